@@ -1,0 +1,1 @@
+namespace LLMTune.Contracts;
