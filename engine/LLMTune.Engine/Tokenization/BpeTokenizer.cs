@@ -1,4 +1,5 @@
 using System.Text;
+using LLMTune.Engine.Gguf;
 
 namespace LLMTune.Engine.Tokenization;
 
@@ -39,7 +40,7 @@ public sealed class BpeTokenizer
             }
             foreach (var word in Gpt2PreTokenizer.Split(fragment))
             {
-                EncodeWord(ByteLevelEncoding.EncodeText(word), ids);
+                EncodeWord(Gpt2ByteEncoding.Encode(word), ids);
             }
         }
         return ids;
@@ -76,10 +77,7 @@ public sealed class BpeTokenizer
             }
             return;
         }
-        if (!ByteLevelEncoding.TryDecode(token, bytes))
-        {
-            throw new InvalidOperationException($"Token {id} holds a character outside the byte-level alphabet.");
-        }
+        bytes.AddRange(Gpt2ByteEncoding.Decode(token));
     }
 
     private IEnumerable<(string Fragment, int SpecialId)> Partition(string text, bool parseSpecial)

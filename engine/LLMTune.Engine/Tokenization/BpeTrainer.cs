@@ -1,3 +1,5 @@
+using LLMTune.Engine.Gguf;
+
 namespace LLMTune.Engine.Tokenization;
 
 /// <summary>Settings for learning a byte-level BPE vocabulary.</summary>
@@ -47,7 +49,7 @@ public static class BpeTrainer
             {
                 foreach (var word in Gpt2PreTokenizer.Split(fragment))
                 {
-                    var encoded = ByteLevelEncoding.EncodeText(word);
+                    var encoded = Gpt2ByteEncoding.Encode(word);
                     wordCounts[encoded] = wordCounts.GetValueOrDefault(encoded) + 1;
                 }
             }
@@ -61,7 +63,7 @@ public static class BpeTrainer
         var tokens = new List<string>(options.VocabularySize);
         for (var b = 0; b < 256; b++)
         {
-            tokens.Add(ByteLevelEncoding.Encode((byte)b).ToString());
+            tokens.Add(Gpt2ByteEncoding.CharOf((byte)b).ToString());
         }
         var known = new HashSet<string>(tokens, StringComparer.Ordinal);
         var merges = new List<(string, string)>(mergeBudget);

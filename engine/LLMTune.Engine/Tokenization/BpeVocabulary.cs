@@ -1,3 +1,5 @@
+using LLMTune.Engine.Gguf;
+
 namespace LLMTune.Engine.Tokenization;
 
 /// <summary>How llama.cpp treats a token (the values of <c>tokenizer.ggml.token_type</c>).</summary>
@@ -72,6 +74,39 @@ public sealed class BpeVocabulary
 
     /// <summary>Merges as GGUF stores them in <c>tokenizer.ggml.merges</c>.</summary>
     public IEnumerable<string> MergeStrings => Merges.Select(m => m.Left + " " + m.Right);
+
+    /// <summary>
+    /// The <c>tokenizer.ggml.*</c> metadata llama.cpp needs to tokenize exactly like <see cref="BpeTokenizer"/>:
+    /// model "gpt2", pre-tokenizer "gpt-2", no automatic BOS (ChatML's <c>&lt;|im_start|&gt;</c> opens every prompt).
+    /// </summary>
+    public GgufTokenizer ToGgufTokenizer() => new(
+        Model: "gpt2",
+        Pre: Gpt2PreTokenizer.GgufPreTokenizerName,
+        Tokens: Tokens,
+        TokenTypes: TokenTypes.Select(t => (int)t).ToArray(),
+        Merges: MergeStrings.ToArray(),
+        BosTokenId: BosTokenId,
+        EosTokenId: EosTokenId,
+        PaddingTokenId: PadTokenId,
+        EotTokenId: TryGetId(ImEndToken, out var imEnd) ? imEnd : null,
+        AddBosToken: false,
+        AddEosToken: false);
+
+    /// <summary>Reads a vocabulary back from GGUF tokenizer metadata (a "gpt2" model).</summary>
+    public static BpeVocabulary FromGgufTokenizer(GgufTokenizer tokenizer)
+    {
+        if (tokenizer.Model != "gpt2")
+        {
+            throw new NotSupportedException($"Only byte-level BPE (gpt2) vocabularies are supported, not '{tokenizer.Model}'.");
+        }
+        var merges = tokenizer.Merges.Select(line =>
+        {
+            var space = line.IndexOf(' ', StringComparison.Ordinal);
+            return space <= 0 ? throw new FormatException($"Bad merge '{line}'.") : (line[..space], line[(space + 1)..]);
+        }).ToArray();
+        return new BpeVocabulary(tokenizer.Tokens, tokenizer.TokenTypes.Select(t => (BpeTokenType)t).ToArray(), merges,
+            tokenizer.BosTokenId, tokenizer.EosTokenId, tokenizer.PaddingTokenId ?? tokenizer.EosTokenId);
+    }
 
     internal IReadOnlyDictionary<string, int> TokenIds { get; }
     internal IReadOnlyDictionary<(string, string), int> MergeRanks { get; }
