@@ -1,1 +1,15 @@
-System.Console.WriteLine("hi");
+using System.CommandLine;
+using LLMTune.Host;
+using LLMTune.Host.Commands;
+
+// A thin entry point: parse the command line, then either serve or run an admin/model command.
+var root = new RootCommand("LLMTune: self-hostable LLM inference and fine-tuning platform.")
+{
+    ServeCommand.Create(),
+    AdminCommands.Create(),
+};
+
+// `llmtune` with no command serves everything, like `llmtune serve --target all`.
+root.SetAction((parse, ct) => ServeCommand.RunAsync(parse.UnmatchedTokens.ToArray(), "all", null, ct));
+root.TreatUnmatchedTokensAsErrors = false;
+return await root.Parse(args).InvokeAsync();

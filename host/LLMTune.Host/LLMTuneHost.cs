@@ -1,0 +1,48 @@
+using LLMTune.Gateway;
+using LLMTune.Platform;
+using LLMTune.Platform.Modules;
+using Microsoft.Extensions.Configuration.Memory;
+
+namespace LLMTune.Host;
+
+/// <summary>Composes the modules into one web application for a target (DESIGN.md "One binary, many targets").</summary>
+public static class LLMTuneHost
+{
+    /// <summary>Every module this binary carries, in start-up order.</summary>
+    public static IReadOnlyList<IServiceModule> Modules() => [new GatewayModule()];
+
+    public static WebApplication Build(string[] args, string? target, Action<WebApplicationBuilder>? configure = null)
+    {
+        var allModules = Modules();
+        var topology = HostTopology.Parse(target, allModules.Select(m => m.Name));
+        var modules = allModules.Where(m => topology.Runs(m.Name)).ToList();
+
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        {
+            Args = args,
+            ContentRootPath = AppContext.BaseDirectory,
+        });
+
+        // Lowest-priority defaults that depend on the target: appsettings, environment and arguments override them.
+        builder.Configuration.Sources.Insert(0, new MemoryConfigurationSource { InitialData = DefaultsFor(topology) });
+        builder.AddServiceDefaults(topology, modules);
+        configure?.Invoke(builder); // last, so tests can replace services (e.g. a fake TimeProvider)
+        var app = builder.Build();
+        app.UseServiceDefaults(modules);
+        return app;
+    }
+
+    private static Dictionary<string, string?> DefaultsFor(HostTopology topology) => topology.IsAllInOne
+        ? new()
+        {
+            ["urls"] = "http://0.0.0.0:8080",
+            ["Storage:Provider"] = "LiteDb",
+            ["Bus:Transport"] = "InMemory",
+        }
+        : new()
+        {
+            ["urls"] = "http://0.0.0.0:8080",
+            ["Storage:Provider"] = "MongoDb",
+            ["Bus:Transport"] = "RabbitMq",
+        };
+}

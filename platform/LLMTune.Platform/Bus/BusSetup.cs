@@ -1,0 +1,75 @@
+using System.ComponentModel.DataAnnotations;
+using MassTransit;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using LLMTune.Platform.Modules;
+
+namespace LLMTune.Platform.Bus;
+
+public enum BusTransport
+{
+    InMemory,
+    RabbitMq,
+}
+
+public sealed class BusOptions
+{
+    public const string Section = "Bus";
+
+    /// <summary>InMemory for the single process, RabbitMq for split mode (env <c>Bus__Transport</c>).</summary>
+    public BusTransport Transport { get; set; } = BusTransport.InMemory;
+
+    /// <summary>Consumer prefetch per endpoint on RabbitMQ.</summary>
+    [Range(1, 1000)]
+    public int PrefetchCount { get; set; } = 16;
+}
+
+public static class BusSetup
+{
+    /// <summary>MassTransit over RabbitMQ (<c>ConnectionStrings:RabbitMq</c>, an amqp:// URL) or in memory.</summary>
+    public static IServiceCollection AddLLMTuneBus(
+        this IServiceCollection services, IConfiguration configuration, IEnumerable<IServiceModule> modules)
+    {
+        services.AddOptions<BusOptions>().BindConfiguration(BusOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        var options = configuration.GetSection(BusOptions.Section).Get<BusOptions>() ?? new BusOptions();
+        var rabbitUrl = configuration.GetConnectionString("RabbitMq");
+        if (options.Transport == BusTransport.RabbitMq && !Uri.TryCreate(rabbitUrl, UriKind.Absolute, out _))
+        {
+            throw new OptionsValidationException("ConnectionStrings:RabbitMq", typeof(BusOptions),
+                ["ConnectionStrings:RabbitMq (env ConnectionStrings__RabbitMq) must be an amqp:// URL when Bus:Transport is RabbitMq."]);
+        }
+
+        services.AddMassTransit(bus =>
+        {
+            bus.SetKebabCaseEndpointNameFormatter();
+            foreach (var module in modules)
+            {
+                module.AddConsumers(bus);
+            }
+
+            if (options.Transport == BusTransport.RabbitMq)
+            {
+                bus.AddConfigureEndpointsCallback((_, endpoint) =>
+                {
+                    // Quorum queues survive a broker node loss; DESIGN.md "Beyond one machine".
+                    if (endpoint is IRabbitMqReceiveEndpointConfigurator rabbit)
+                    {
+                        rabbit.SetQuorumQueue();
+                    }
+                });
+                bus.UsingRabbitMq((context, cfg) =>
+                {
+                    cfg.Host(new Uri(rabbitUrl!));
+                    cfg.PrefetchCount = options.PrefetchCount;
+                    cfg.ConfigureEndpoints(context);
+                });
+            }
+            else
+            {
+                bus.UsingInMemory((context, cfg) => cfg.ConfigureEndpoints(context));
+            }
+        });
+        return services;
+    }
+}

@@ -1,0 +1,88 @@
+using System.Security.Claims;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Encodings.Web;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using LLMTune.Platform.Errors;
+
+namespace LLMTune.Platform.Identity;
+
+/// <summary>Who is calling: the workspace and API key the gateway authenticated.</summary>
+public static class WorkspaceClaims
+{
+    public const string WorkspaceId = "llmtune:workspace";
+    public const string KeyId = "llmtune:key";
+
+    public static ClaimsPrincipal Principal(string workspaceId, string keyId, string scheme) =>
+        new(new ClaimsIdentity([new Claim(WorkspaceId, workspaceId), new Claim(KeyId, keyId)], scheme));
+
+    /// <summary>The caller's workspace; only valid on authenticated endpoints.</summary>
+    public static string WorkspaceIdOf(this ClaimsPrincipal user) =>
+        user.FindFirstValue(WorkspaceId) ?? throw new InvalidOperationException("No authenticated workspace on this request.");
+
+    public static string KeyIdOf(this ClaimsPrincipal user) =>
+        user.FindFirstValue(KeyId) ?? throw new InvalidOperationException("No authenticated key on this request.");
+}
+
+/// <summary>
+/// Headers the gateway sets on proxied requests in split mode. Services trust them only together with the
+/// internal secret, so calling a service directly (bypassing the gateway) gets nothing.
+/// </summary>
+public static class InternalHeaders
+{
+    public const string WorkspaceId = "x-llmtune-workspace-id";
+    public const string KeyId = "x-llmtune-key-id";
+    public const string Secret = "x-llmtune-internal-secret";
+
+    public static readonly string[] All = [WorkspaceId, KeyId, Secret];
+}
+
+public sealed class InternalAuthOptions
+{
+    public const string Section = "Internal";
+
+    /// <summary>Shared secret between the gateway and the services (env <c>Internal__Secret</c>).</summary>
+    public string? Secret { get; set; }
+}
+
+/// <summary>Authenticates split-mode service requests from the gateway's identity headers.</summary>
+public sealed class InternalIdentityHandler(
+    IOptionsMonitor<AuthenticationSchemeOptions> options,
+    ILoggerFactory logger,
+    UrlEncoder encoder,
+    IOptions<InternalAuthOptions> internalOptions)
+    : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
+{
+    public const string SchemeName = "Internal";
+
+    protected override Task<AuthenticateResult> HandleAuthenticateAsync()
+    {
+        var expected = internalOptions.Value.Secret;
+        var presented = Request.Headers[InternalHeaders.Secret].ToString();
+        if (string.IsNullOrEmpty(expected) || presented.Length == 0)
+        {
+            return Task.FromResult(AuthenticateResult.NoResult());
+        }
+
+        if (!CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(presented), Encoding.UTF8.GetBytes(expected)))
+        {
+            return Task.FromResult(AuthenticateResult.Fail("Invalid internal secret."));
+        }
+
+        var workspace = Request.Headers[InternalHeaders.WorkspaceId].ToString();
+        var key = Request.Headers[InternalHeaders.KeyId].ToString();
+        if (workspace.Length == 0 || key.Length == 0)
+        {
+            return Task.FromResult(AuthenticateResult.Fail("Missing identity headers."));
+        }
+
+        return Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(WorkspaceClaims.Principal(workspace, key, SchemeName), SchemeName)));
+    }
+
+    protected override Task HandleChallengeAsync(AuthenticationProperties properties) =>
+        ApiErrors.WriteAsync(Context, StatusCodes.Status401Unauthorized, "unauthenticated",
+            "This service only accepts requests forwarded by the LLMTune gateway.");
+}

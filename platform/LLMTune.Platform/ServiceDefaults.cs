@@ -1,0 +1,169 @@
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+using Scalar.AspNetCore;
+using Serilog;
+using Serilog.Events;
+using Serilog.Formatting.Compact;
+using LLMTune.Platform.Bus;
+using LLMTune.Platform.Errors;
+using LLMTune.Platform.Http;
+using LLMTune.Platform.Identity;
+using LLMTune.Platform.Modules;
+using LLMTune.Platform.Storage;
+
+namespace LLMTune.Platform;
+
+public sealed class HttpLimitsOptions
+{
+    public const string Section = "Http";
+
+    /// <summary>Largest request body accepted, in bytes; larger bodies get 413 (env <c>Http__MaxRequestBodyBytes</c>).</summary>
+    [System.ComponentModel.DataAnnotations.Range(1024, long.MaxValue)]
+    public long MaxRequestBodyBytes { get; set; } = 10 * 1024 * 1024;
+
+    /// <summary>How long in-flight requests may take to finish on shutdown.</summary>
+    [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(30);
+}
+
+/// <summary>
+/// Service defaults every module gets from one call (dotnet/eShop style): logging, telemetry, health, the error shape,
+/// request ids, validated options, the document store, the bus, HTTP resilience, OpenAPI and authentication plumbing.
+/// </summary>
+public static class ServiceDefaults
+{
+    public static WebApplicationBuilder AddServiceDefaults(
+        this WebApplicationBuilder builder, HostTopology topology, IReadOnlyList<IServiceModule> modules)
+    {
+        var services = builder.Services;
+        services.AddSingleton(topology);
+        services.AddSingleton(TimeProvider.System);
+
+        services.AddSerilog((sp, log) => log
+            .MinimumLevel.Information()
+            .MinimumLevel.Override("Microsoft.AspNetCore", LogEventLevel.Warning)
+            .MinimumLevel.Override("Microsoft.Hosting.Lifetime", LogEventLevel.Information)
+            .MinimumLevel.Override("MassTransit", LogEventLevel.Warning)
+            .MinimumLevel.Override("Yarp", LogEventLevel.Warning)
+            .MinimumLevel.Override("Microsoft.AspNetCore.DataProtection", LogEventLevel.Error) // keys only back auth cookies we never issue
+            .ReadFrom.Configuration(builder.Configuration)
+            .Enrich.FromLogContext()
+            .WriteTo.Console(new RenderedCompactJsonFormatter()));
+
+        services.AddOptions<HttpLimitsOptions>().BindConfiguration(HttpLimitsOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        var limits = builder.Configuration.GetSection(HttpLimitsOptions.Section).Get<HttpLimitsOptions>() ?? new HttpLimitsOptions();
+        services.Configure<KestrelServerOptions>(k => k.Limits.MaxRequestBodySize = limits.MaxRequestBodyBytes);
+        services.Configure<HostOptions>(h => h.ShutdownTimeout = limits.ShutdownTimeout);
+
+        services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new UtcSecondsDateTimeConverter()));
+        services.AddErrorShape();
+        services.AddDocumentStore(builder.Configuration);
+        services.AddLLMTuneBus(builder.Configuration, modules);
+
+        services.AddHealthChecks();
+        services.AddOpenTelemetry()
+            .ConfigureResource(r => r.AddService("llmtune", serviceInstanceId: Environment.MachineName))
+            .WithTracing(t => t
+                .AddAspNetCoreInstrumentation()
+                .AddHttpClientInstrumentation()
+                .AddSource("MassTransit")
+                .AddSource(Telemetry.SourceName))
+            .WithMetrics(m => m
+                .AddAspNetCoreInstrumentation()
+                .AddHttpClientInstrumentation()
+                .AddMeter("System.Runtime")
+                .AddMeter("MassTransit")
+                .AddMeter(Telemetry.SourceName)
+                .AddPrometheusExporter());
+
+        // Polly-based resilience (retry with backoff, circuit breaker, timeouts) for every HttpClient by default.
+        services.ConfigureHttpClientDefaults(http => http.AddStandardResilienceHandler());
+
+        services.AddOpenApi();
+
+        // Every endpoint needs an authenticated workspace unless it says AllowAnonymous.
+        var auth = services.AddAuthentication();
+        if (!topology.Runs("gateway"))
+        {
+            // A split-mode service: only the gateway's forwarded identity counts.
+            services.AddOptions<InternalAuthOptions>().BindConfiguration(InternalAuthOptions.Section)
+                .Validate(o => !string.IsNullOrWhiteSpace(o.Secret), "Internal:Secret (env Internal__Secret) is required in split mode.")
+                .ValidateOnStart();
+            auth.AddScheme<AuthenticationSchemeOptions, InternalIdentityHandler>(InternalIdentityHandler.SchemeName, null);
+            services.Configure<AuthenticationOptions>(o => o.DefaultScheme = InternalIdentityHandler.SchemeName);
+        }
+
+        services.AddAuthorization(o => o.FallbackPolicy = new AuthorizationPolicyBuilder().RequireAuthenticatedUser().Build());
+
+        foreach (var module in modules)
+        {
+            module.AddServices(builder, topology);
+        }
+
+        return builder;
+    }
+
+    public static WebApplication UseServiceDefaults(this WebApplication app, IReadOnlyList<IServiceModule> modules)
+    {
+        var topology = app.Services.GetRequiredService<HostTopology>();
+        app.UseMiddleware<RequestIdMiddleware>();
+        app.UseSerilogRequestLogging(o =>
+        {
+            o.MessageTemplate = "HTTP {RequestMethod} {RequestPath} responded {StatusCode} in {Elapsed:0.0} ms";
+            o.EnrichDiagnosticContext = (diagnostics, http) =>
+            {
+                diagnostics.Set("RequestId", http.TraceIdentifier);
+                if (http.User.FindFirst(WorkspaceClaims.WorkspaceId)?.Value is { } workspace)
+                {
+                    diagnostics.Set("WorkspaceId", workspace);
+                }
+            };
+        });
+        app.UseErrorShape();
+        app.UseAuthentication();
+        app.UseAuthorization();
+
+        app.MapGet("/healthz", () => Results.Ok(new { status = "alive" })).AllowAnonymous().ExcludeFromDescription();
+        app.MapHealthChecks("/readyz", new HealthCheckOptions
+        {
+            Predicate = check => check.Tags.Contains("ready"),
+            ResponseWriter = WriteHealthAsync,
+        }).AllowAnonymous();
+        app.MapPrometheusScrapingEndpoint("/metrics").AllowAnonymous();
+        app.MapOpenApi("/openapi/{documentName}.json").AllowAnonymous();
+        app.MapScalarApiReference("/docs", o => o.WithOpenApiRoutePattern("/openapi/{documentName}.json")).AllowAnonymous();
+
+        foreach (var module in modules)
+        {
+            module.MapEndpoints(app, topology);
+        }
+
+        return app;
+    }
+
+    private static Task WriteHealthAsync(HttpContext http, HealthReport report) =>
+        http.Response.WriteAsJsonAsync(new
+        {
+            status = report.Status.ToString(),
+            checks = report.Entries.ToDictionary(e => e.Key, e => new { status = e.Value.Status.ToString(), description = e.Value.Description }),
+        });
+}
+
+/// <summary>LLMTune's own ActivitySource and Meter name.</summary>
+public static class Telemetry
+{
+    public const string SourceName = "LLMTune";
+    public static readonly System.Diagnostics.ActivitySource Source = new(SourceName);
+    public static readonly System.Diagnostics.Metrics.Meter Meter = new(SourceName);
+}

@@ -1,0 +1,169 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using LiteDB;
+
+namespace LLMTune.Platform.Storage.LiteDb;
+
+/// <summary>
+/// The embedded store: one LiteDB file (or <c>:memory:</c>), safe for concurrent use from one process.
+/// </summary>
+/// <remarks>
+/// Writes are serialised through one async lock so read-modify-write operations (replace with version check,
+/// increment, claim) are atomic; reads run concurrently on LiteDB's own locking.
+/// LiteDB has no TTL index: a background sweep deletes expired documents every <c>ttlSweepInterval</c>,
+/// so expiry is eventual, as with MongoDB's TTL monitor.
+/// </remarks>
+public sealed class LiteDbDocumentStore : IDocumentStore, IDisposable
+{
+    public const string InMemory = ":memory:";
+
+    private readonly LiteDatabase _database;
+    private readonly ConcurrentDictionary<(string, Type), object> _collections = new();
+    private readonly ConcurrentDictionary<(string Collection, string Field), TimeSpan> _expiries = new();
+    private readonly TimeProvider _time;
+    private readonly ITimer _sweepTimer;
+    private int _disposed;
+
+    public LiteDbDocumentStore(string path, TimeSpan? ttlSweepInterval = null, TimeProvider? time = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        if (path != InMemory)
+        {
+            var directory = Path.GetDirectoryName(Path.GetFullPath(path));
+            if (!string.IsNullOrEmpty(directory))
+            {
+                Directory.CreateDirectory(directory);
+            }
+        }
+
+        Mapper = CreateMapper();
+        _database = new LiteDatabase(
+            new ConnectionString
+            {
+                Filename = path,
+                Connection = ConnectionType.Direct,
+                // Ordinal, case-sensitive string comparison like MongoDB (LiteDB's default ignores case).
+                // Only applied when the file is created.
+                Collation = new Collation(CultureInfo.InvariantCulture.LCID, CompareOptions.Ordinal),
+            },
+            Mapper);
+        _database.UtcDate = true;
+        _time = time ?? TimeProvider.System;
+        var interval = ttlSweepInterval ?? TimeSpan.FromSeconds(30);
+        _sweepTimer = _time.CreateTimer(_ => SweepExpiredQuietly(), null, interval, interval);
+    }
+
+    internal BsonMapper Mapper { get; }
+
+    internal LiteDatabase Database => _database;
+
+    /// <summary>Serialises writes; see the class remarks.</summary>
+    internal SemaphoreSlim WriteLock { get; } = new(1, 1);
+
+    internal TimeProvider Time => _time;
+
+    public IDocumentCollection<T> Collection<T>(string name) where T : class, IDocument
+    {
+        MemberPaths.ValidateCollectionName(name);
+        return (IDocumentCollection<T>)_collections.GetOrAdd((name, typeof(T)), _ => new LiteDbDocumentCollection<T>(this, name));
+    }
+
+    public Task PingAsync(CancellationToken ct)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        // Reading a pragma touches the engine without scanning data.
+        _ = _database.UserVersion;
+        return Task.CompletedTask;
+    }
+
+    internal void RegisterExpiry(string collection, string fieldPath, TimeSpan expireAfter) =>
+        _expiries[(collection, fieldPath)] = expireAfter;
+
+    /// <summary>Deletes every document whose TTL field plus its expiry lies in the past; returns how many.</summary>
+    public async Task<int> SweepExpiredAsync(CancellationToken ct = default)
+    {
+        var deleted = 0;
+        var now = _time.GetUtcNow().UtcDateTime;
+        foreach (var ((collection, field), expireAfter) in _expiries)
+        {
+            var cutoff = now - expireAfter;
+            // IS_DATETIME keeps null/missing values alive: in LiteDB's ordering null sorts below every date.
+            var predicate = BsonExpression.Create($"IS_DATETIME({field}) AND {field} < @0", new BsonValue(cutoff));
+            await WriteLock.WaitAsync(ct).ConfigureAwait(false);
+            try
+            {
+                deleted += _database.GetCollection(collection).DeleteMany(predicate);
+            }
+            finally
+            {
+                WriteLock.Release();
+            }
+        }
+
+        return deleted;
+    }
+
+    private void SweepExpiredQuietly()
+    {
+        if (Volatile.Read(ref _disposed) != 0 || _expiries.IsEmpty)
+        {
+            return;
+        }
+
+        try
+        {
+            SweepExpiredAsync().GetAwaiter().GetResult();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The store closed while a sweep was due.
+        }
+    }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        _sweepTimer.Dispose();
+        WriteLock.Wait();
+        try
+        {
+            _database.Dispose();
+        }
+        finally
+        {
+            WriteLock.Release();
+        }
+    }
+
+    private static BsonMapper CreateMapper()
+    {
+        var mapper = new BsonMapper
+        {
+            // Store exactly what the caller gave, like MongoDB does.
+            TrimWhitespace = false,
+            EmptyStringToNull = false,
+            EnumAsInteger = false,
+            SerializeNullValues = true,
+        };
+        // MongoDB keeps milliseconds; truncate here too so a document reads back the same on both stores.
+        mapper.RegisterType(
+            serialize: (DateTime value) => new BsonValue(TruncateToMilliseconds(value)),
+            deserialize: bson => DateTime.SpecifyKind(bson.AsDateTime.ToUniversalTime(), DateTimeKind.Utc));
+        return mapper;
+    }
+
+    private static DateTime TruncateToMilliseconds(DateTime value)
+    {
+        if (value == DateTime.MinValue || value == DateTime.MaxValue)
+        {
+            return value;
+        }
+
+        var utc = value.Kind == DateTimeKind.Utc ? value : value.ToUniversalTime();
+        return new DateTime(utc.Ticks - (utc.Ticks % TimeSpan.TicksPerMillisecond), DateTimeKind.Utc);
+    }
+}

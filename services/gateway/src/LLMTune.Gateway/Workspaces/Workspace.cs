@@ -1,0 +1,27 @@
+using LLMTune.Platform.Storage;
+
+namespace LLMTune.Gateway.Workspaces;
+
+/// <summary>A tenant: every key, job, batch and model belongs to exactly one workspace.</summary>
+public sealed class Workspace : IDocument
+{
+    public const string Collection = "workspaces";
+
+    public string Id { get; set; } = "";
+    public long Version { get; set; }
+    public string Name { get; set; } = "";
+
+    /// <summary>Plan name (sandbox, growth, scale); plans and their limits come with billing.</summary>
+    public string Plan { get; set; } = Plans.Sandbox;
+
+    public DateTime CreatedAt { get; set; }
+}
+
+public static class Plans
+{
+    public const string Sandbox = "sandbox";
+    public const string Growth = "growth";
+    public const string Scale = "scale";
+
+    public static readonly string[] All = [Sandbox, Growth, Scale];
+}
