@@ -10,8 +10,13 @@ internal sealed record LlamaShape(
     int FeedForwardLength,
     int ContextLength,
     float RmsNormEps,
-    float RopeFreqBase)
+    float RopeFreqBase,
+    int RopeDimensions = 0,
+    float RopeFreqScale = 1f)
 {
+    /// <summary>Dimensions of each head that RoPE rotates (llama.cpp's n_rot; the whole head unless the model says otherwise).</summary>
+    public int RopeDims => RopeDimensions > 0 ? RopeDimensions : HeadDim;
+
     public int HeadDim => EmbeddingLength / HeadCount;
 
     /// <summary>Width of the K and V projections (smaller than the embedding with grouped-query attention).</summary>

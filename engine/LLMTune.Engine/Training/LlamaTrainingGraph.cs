@@ -61,7 +61,8 @@ internal sealed unsafe class LlamaTrainingGraph : IDisposable
         int sequenceLength,
         int rows,
         int threads,
-        AdamWSettings adamW)
+        AdamWSettings adamW,
+        bool forwardOnly = false)
     {
         shape.Validate();
         _shape = shape;
@@ -161,6 +162,11 @@ internal sealed unsafe class LlamaTrainingGraph : IDisposable
             Ggml.ggml_build_forward_expand(_forwardGraph, _logitsForward);
             _schedForward = NewScheduler();
 
+            if (forwardOnly)
+            {
+                return;
+            }
+
             // Training graph: logits -> masked cross entropy -> scalar loss; ggml_opt adds backward + AdamW.
             _ctxTrain = Ggml.ggml_init(new GgmlInitParams { MemSize = computeSize, NoAlloc = 1 });
             var logits = BuildLogits(_ctxTrain);
@@ -196,6 +202,7 @@ internal sealed unsafe class LlamaTrainingGraph : IDisposable
     /// <summary>One forward + backward + AdamW step; returns the mean loss over target tokens before the update.</summary>
     public float TrainStep(PackedBatch batch, float learningRate)
     {
+        EnsureTrainable();
         _optimizerParams->AdamAlpha = learningRate;
         _optimizerParams->SgdAlpha = learningRate;
         Upload(batch);
@@ -208,6 +215,7 @@ internal sealed unsafe class LlamaTrainingGraph : IDisposable
     /// <summary>The mean loss over target tokens, without changing any weight.</summary>
     public float Evaluate(PackedBatch batch)
     {
+        EnsureTrainable();
         Upload(batch);
         Ggml.ggml_opt_result_reset(_result);
         Ggml.ggml_opt_alloc(_opt, 0);
@@ -249,7 +257,11 @@ internal sealed unsafe class LlamaTrainingGraph : IDisposable
     public void Write(string name, ReadOnlySpan<float> data) => Ggml.Upload(_tensors[name], data);
 
     /// <summary>Clears AdamW moments and restarts its bias correction (after weights were replaced on resume).</summary>
-    public void ResetOptimizer() => Ggml.ggml_opt_reset(_opt, 1);
+    public void ResetOptimizer()
+    {
+        EnsureTrainable();
+        Ggml.ggml_opt_reset(_opt, 1);
+    }
 
     public void Dispose()
     {
@@ -264,6 +276,14 @@ internal sealed unsafe class LlamaTrainingGraph : IDisposable
         if (_backend != 0) { Ggml.ggml_backend_free(_backend); _backend = 0; }
         if (_optimizerParams != null) { NativeMemory.Free(_optimizerParams); _optimizerParams = null; }
         GC.SuppressFinalize(this);
+    }
+
+    private void EnsureTrainable()
+    {
+        if (_opt == 0)
+        {
+            throw new InvalidOperationException("This graph was built for the forward pass only.");
+        }
     }
 
     private float ReadLoss()
@@ -377,8 +397,8 @@ internal sealed unsafe class LlamaTrainingGraph : IDisposable
     }
 
     private nint Rope(nint ctx, nint x) =>
-        Ggml.ggml_rope_ext(ctx, x, _positions, 0, _shape.HeadDim, RopeModeNorm, _shape.ContextLength,
-            _shape.RopeFreqBase, 1f, 0f, 1f, 32f, 1f);
+        Ggml.ggml_rope_ext(ctx, x, _positions, 0, _shape.RopeDims, RopeModeNorm, _shape.ContextLength,
+            _shape.RopeFreqBase, _shape.RopeFreqScale, 0f, 1f, 32f, 1f);
 
     private void Upload(PackedBatch batch)
     {
