@@ -1,0 +1,527 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using LLama;
+using LLama.Native;
+using Microsoft.Extensions.Logging;
+
+namespace LLMTune.Engine.Inference;
+
+/// <summary>
+/// Continuous batching over one llama.cpp context. A single dedicated thread owns the context and runs the decode
+/// loop, so there are never two decodes on it at once. Each step puts one token of every generating sequence and
+/// chunks of waiting prompts into one batch; a request that arrives joins at the next step. Finished or cancelled
+/// sequences give back their slot and KV cells before their result is published.
+/// </summary>
+internal sealed class BatchedGenerator : IDisposable
+{
+    private readonly string _name;
+    private readonly LLamaContext _context;
+    private readonly SafeLlamaModelHandle _model;
+    private readonly ILogger _logger;
+    private readonly int _queueCapacity;
+    private readonly int _batchSize;
+    private readonly Lock _gate = new();
+    private readonly Queue<Sequence> _pending = new();
+    private readonly Sequence?[] _slots;
+    private readonly List<Sequence> _admissionOrder = [];
+    private readonly SemaphoreSlim _wake = new(0);
+    private readonly Queue<Action> _commands = new();
+    private readonly Thread _thread;
+    private readonly TaskCompletionSource _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly LLamaBatch _batch = new();
+    private bool _stopping;
+    private int _active;
+    private volatile GeneratorStats _stats = new(0, 0, 0, 0, 0);
+    private long _steps;
+    private long _tokensGenerated;
+
+    public BatchedGenerator(string name, LLamaContext context, int maxSequences, int contextLength, int queueCapacity, int batchSize, ILogger logger)
+    {
+        _name = name;
+        _context = context;
+        _model = context.NativeHandle.ModelHandle;
+        _logger = logger;
+        _slots = new Sequence?[maxSequences];
+        ContextLength = contextLength;
+        _queueCapacity = queueCapacity;
+        _batchSize = batchSize;
+        _thread = new Thread(Run) { IsBackground = true, Name = $"llm-decode:{name}" };
+        _thread.Start();
+    }
+
+    public int ContextLength { get; }
+
+    public int MaxSequences => _slots.Length;
+
+    public GeneratorStats Stats => _stats;
+
+    /// <summary>Queues a tokenized request; throws <see cref="EngineBusyException"/> when the wait queue is full.</summary>
+    public Generation Enqueue(int[] promptTokens, int maxTokens, GenerationRequest request, Func<SafeLLamaSamplerChainHandle> createSampler, CancellationToken cancellationToken)
+    {
+        var sequence = EnqueueCore(new Sequence(promptTokens, maxTokens, request.Stop, createSampler, logits: null, cancellationToken, _wake));
+        return new Generation(promptTokens.Length, sequence.Tokens.Reader, sequence.Result.Task, cancellationToken);
+    }
+
+    /// <summary>The logits after <paramref name="promptTokens"/> (the next-token distribution), computed in the batch loop like any request.</summary>
+    public async Task<float[]> EvaluateAsync(int[] promptTokens, CancellationToken cancellationToken)
+    {
+        var logits = new TaskCompletionSource<float[]>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var sequence = EnqueueCore(new Sequence(promptTokens, 1, [], static () => throw new UnreachableException(), logits, cancellationToken, _wake));
+        var result = await sequence.Result.Task.ConfigureAwait(false);
+        if (result.FinishReason == FinishReason.Cancelled)
+        {
+            throw new OperationCanceledException(cancellationToken);
+        }
+
+        return await logits.Task.ConfigureAwait(false);
+    }
+
+    private Sequence EnqueueCore(Sequence sequence)
+    {
+        lock (_gate)
+        {
+            if (_stopping)
+            {
+                sequence.CancellationRegistration.Dispose();
+                throw new ModelUnloadedException(_name);
+            }
+
+            var free = _slots.Length - _active;
+            if (_pending.Count >= _queueCapacity + free)
+            {
+                sequence.CancellationRegistration.Dispose();
+                throw new EngineBusyException(_name, _active, _pending.Count, _queueCapacity);
+            }
+
+            _pending.Enqueue(sequence);
+        }
+
+        PublishStats();
+        _wake.Release();
+        return sequence;
+    }
+
+    /// <summary>Runs <paramref name="action"/> on the decode thread between two steps (e.g. to change LoRA adapters).</summary>
+    public Task RunBetweenStepsAsync(Action<LLamaContext> action)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_gate)
+        {
+            if (_stopping)
+            {
+                throw new ModelUnloadedException(_name);
+            }
+
+            _commands.Enqueue(() =>
+            {
+                try
+                {
+                    action(_context);
+                    done.SetResult();
+                }
+                catch (Exception e)
+                {
+                    done.SetException(e);
+                }
+            });
+        }
+
+        _wake.Release();
+        return done.Task;
+    }
+
+    /// <summary>Stops the loop: queued and running requests fail with <see cref="ModelUnloadedException"/>; the context is freed.</summary>
+    public Task StopAsync()
+    {
+        lock (_gate)
+        {
+            _stopping = true;
+        }
+
+        _wake.Release();
+        return _exited.Task;
+    }
+
+    public void Dispose() => StopAsync().GetAwaiter().GetResult();
+
+    private void Run()
+    {
+        try
+        {
+            while (Step())
+            {
+            }
+        }
+        catch (Exception e)
+        {
+            _logger.LogError(e, "Decode loop of {Model} failed", _name);
+            FailAll(new InferenceFailedException($"The decode loop of '{_name}' failed: {e.Message}"));
+        }
+        finally
+        {
+            FailAll(new ModelUnloadedException(_name));
+            RunCommands();
+            _batch.Clear();
+            _context.Dispose();
+            _exited.TrySetResult();
+        }
+    }
+
+    /// <summary>One iteration: commands, drop cancelled, admit, decode, sample. Returns false to stop.</summary>
+    private bool Step()
+    {
+        RunCommands();
+        lock (_gate)
+        {
+            if (_stopping)
+            {
+                return false;
+            }
+        }
+
+        foreach (var sequence in _admissionOrder.ToArray())
+        {
+            if (sequence.CancellationToken.IsCancellationRequested)
+            {
+                Finish(sequence, FinishReason.Cancelled);
+            }
+        }
+
+        Admit();
+        if (_admissionOrder.Count == 0)
+        {
+            PublishStats();
+            _wake.Wait();
+            return true;
+        }
+
+        BuildBatch();
+        var result = _context.NativeHandle.Decode(_batch);
+        _steps++;
+        if (result != DecodeResult.Ok)
+        {
+            var failed = _admissionOrder.Where(s => s.LogitIndex >= 0 || s.FedThisStep > 0).ToArray();
+            _logger.LogWarning("llama_decode returned {Result} for {Model}; failing {Count} sequences", result, _name, failed.Length);
+            foreach (var sequence in failed)
+            {
+                Fail(sequence, new InferenceFailedException($"llama.cpp could not decode the batch ({result})."));
+            }
+
+            return true;
+        }
+
+        foreach (var sequence in _admissionOrder.ToArray())
+        {
+            if (sequence.LogitIndex >= 0)
+            {
+                SampleNext(sequence);
+            }
+        }
+
+        PublishStats();
+        return true;
+    }
+
+    private void RunCommands()
+    {
+        while (true)
+        {
+            Action? command;
+            lock (_gate)
+            {
+                if (!_commands.TryDequeue(out command))
+                {
+                    return;
+                }
+            }
+
+            command();
+        }
+    }
+
+    private void Admit()
+    {
+        lock (_gate)
+        {
+            while (_pending.Count > 0)
+            {
+                var next = _pending.Peek();
+                if (next.CancellationToken.IsCancellationRequested)
+                {
+                    _pending.Dequeue();
+                    CompleteWithoutSlot(next);
+                    continue;
+                }
+
+                var slot = Array.IndexOf(_slots, null);
+                if (slot < 0)
+                {
+                    return;
+                }
+
+                _pending.Dequeue();
+                next.SeqId = slot;
+                next.Sampler = next.Logits is null ? next.CreateSampler() : null;
+                _slots[slot] = next;
+                _active++;
+                _admissionOrder.Add(next);
+            }
+        }
+    }
+
+    private void BuildBatch()
+    {
+        _batch.Clear();
+        var budget = _batchSize;
+
+        // Running sequences first: one token each, so a long prompt never stalls them.
+        foreach (var sequence in _admissionOrder)
+        {
+            sequence.LogitIndex = -1;
+            sequence.FedThisStep = 0;
+            if (sequence.PromptFed == sequence.Prompt.Length && budget > 0)
+            {
+                sequence.LogitIndex = _batch.Add((LLamaToken)sequence.LastToken, sequence.Position, (LLamaSeqId)sequence.SeqId, true);
+                sequence.Position++;
+                sequence.FedThisStep = 1;
+                budget--;
+            }
+        }
+
+        // Then prompt chunks in arrival order.
+        foreach (var sequence in _admissionOrder)
+        {
+            if (budget == 0)
+            {
+                break;
+            }
+
+            var remaining = sequence.Prompt.Length - sequence.PromptFed;
+            if (remaining == 0 || sequence.FedThisStep > 0)
+            {
+                continue;
+            }
+
+            var count = Math.Min(remaining, budget);
+            for (var i = 0; i < count; i++)
+            {
+                var last = sequence.PromptFed + 1 == sequence.Prompt.Length;
+                var index = _batch.Add((LLamaToken)sequence.Prompt[sequence.PromptFed], sequence.Position, (LLamaSeqId)sequence.SeqId, last);
+                if (last)
+                {
+                    sequence.LogitIndex = index;
+                }
+
+                sequence.PromptFed++;
+                sequence.Position++;
+            }
+
+            sequence.FedThisStep = count;
+            budget -= count;
+        }
+    }
+
+    private void SampleNext(Sequence sequence)
+    {
+        if (sequence.Logits is { } logits)
+        {
+            logits.TrySetResult(_context.NativeHandle.GetLogitsIth(sequence.LogitIndex).ToArray());
+            Finish(sequence, FinishReason.Length);
+            return;
+        }
+
+        var token = sequence.Sampler!.Sample(_context.NativeHandle, sequence.LogitIndex);
+        _tokensGenerated++;
+        sequence.CompletionTokens++;
+        if (sequence.CompletionTokens == 1)
+        {
+            sequence.TimeToFirstToken = sequence.Clock.Elapsed;
+        }
+
+        string text;
+        FinishReason? finish = null;
+        if (token.IsEndOfGeneration(_model.Vocab))
+        {
+            text = sequence.Filter.Flush();
+            finish = FinishReason.Stop;
+        }
+        else
+        {
+            text = sequence.Filter.Push(Piece(token));
+            if (sequence.Filter.Stopped)
+            {
+                finish = FinishReason.Stop;
+            }
+            else if (sequence.CompletionTokens >= sequence.MaxTokens)
+            {
+                text += sequence.Filter.Flush();
+                finish = FinishReason.Length;
+            }
+        }
+
+        if (finish is { } reason)
+        {
+            Finish(sequence, reason, new GeneratedTokenDraft((int)token, text));
+        }
+        else
+        {
+            sequence.LastToken = (int)token;
+            sequence.Tokens.Writer.TryWrite(new GeneratedToken((int)token, text, sequence.CompletionTokens - 1));
+        }
+    }
+
+    private byte[] _pieceBuffer = new byte[64];
+
+    private ReadOnlySpan<byte> Piece(LLamaToken token)
+    {
+        var length = (int)_model.TokenToSpan(token, _pieceBuffer, 0, false);
+        if (length > _pieceBuffer.Length)
+        {
+            _pieceBuffer = new byte[length * 2];
+            length = (int)_model.TokenToSpan(token, _pieceBuffer, 0, false);
+        }
+
+        return _pieceBuffer.AsSpan(0, length);
+    }
+
+    private readonly record struct GeneratedTokenDraft(int TokenId, string Text);
+
+    /// <summary>Frees the slot and KV cells, then publishes the result (so observers of the result see the slot free).</summary>
+    private void Finish(Sequence sequence, FinishReason reason, GeneratedTokenDraft? lastToken = null)
+    {
+        Release(sequence);
+        var result = new GenerationResult(
+            sequence.Filter.Text,
+            sequence.Prompt.Length,
+            sequence.CompletionTokens,
+            reason,
+            sequence.TimeToFirstToken,
+            sequence.Clock.Elapsed);
+        if (lastToken is { } draft)
+        {
+            sequence.Tokens.Writer.TryWrite(new GeneratedToken(draft.TokenId, draft.Text, sequence.CompletionTokens - 1, result));
+        }
+
+        sequence.Tokens.Writer.TryComplete();
+        sequence.Result.TrySetResult(result);
+    }
+
+    private void Fail(Sequence sequence, Exception error)
+    {
+        Release(sequence);
+        sequence.Logits?.TrySetException(error);
+        sequence.Tokens.Writer.TryComplete(error);
+        sequence.Result.TrySetException(error);
+    }
+
+    private void Release(Sequence sequence)
+    {
+        if (sequence.SeqId >= 0)
+        {
+            _context.NativeHandle.MemorySequenceRemove((LLamaSeqId)sequence.SeqId, -1, -1);
+            lock (_gate)
+            {
+                _slots[sequence.SeqId] = null;
+                _active--;
+            }
+
+            _admissionOrder.Remove(sequence);
+            sequence.SeqId = -1;
+        }
+
+        sequence.Sampler?.Dispose();
+        sequence.Sampler = null;
+        sequence.CancellationRegistration.Dispose();
+        PublishStats();
+    }
+
+    private void CompleteWithoutSlot(Sequence sequence)
+    {
+        sequence.CancellationRegistration.Dispose();
+        sequence.Tokens.Writer.TryComplete();
+        sequence.Result.TrySetResult(new GenerationResult("", sequence.Prompt.Length, 0, FinishReason.Cancelled, TimeSpan.Zero, sequence.Clock.Elapsed));
+    }
+
+    private void FailAll(Exception error)
+    {
+        foreach (var sequence in _admissionOrder.ToArray())
+        {
+            Fail(sequence, error);
+        }
+
+        lock (_gate)
+        {
+            while (_pending.TryDequeue(out var queued))
+            {
+                queued.CancellationRegistration.Dispose();
+                queued.Logits?.TrySetException(error);
+                queued.Tokens.Writer.TryComplete(error);
+                queued.Result.TrySetException(error);
+            }
+        }
+
+        PublishStats();
+    }
+
+    private void PublishStats()
+    {
+        int active, queued;
+        lock (_gate)
+        {
+            active = _active;
+            queued = _pending.Count;
+        }
+
+        var cells = 0;
+        if (Thread.CurrentThread == _thread)
+        {
+            // Counted from llama.cpp's own KV bookkeeping, so a leaked sequence would show here.
+            for (var seq = 0; seq < _slots.Length; seq++)
+            {
+                var max = _context.NativeHandle.MemorySequenceMaxPosition((LLamaSeqId)seq);
+                if (max.Value >= 0)
+                {
+                    cells += max.Value - _context.NativeHandle.MemorySequenceMinPosition((LLamaSeqId)seq).Value + 1;
+                }
+            }
+        }
+        else
+        {
+            cells = _stats.KvCellsInUse;
+        }
+
+        _stats = new GeneratorStats(active, queued, cells, _steps, _tokensGenerated);
+    }
+
+    private sealed class Sequence(
+        int[] prompt,
+        int maxTokens,
+        IReadOnlyList<string> stop,
+        Func<SafeLLamaSamplerChainHandle> createSampler,
+        TaskCompletionSource<float[]>? logits,
+        CancellationToken cancellationToken,
+        SemaphoreSlim wake)
+    {
+        public int[] Prompt { get; } = prompt;
+        public int MaxTokens { get; } = maxTokens;
+        public Func<SafeLLamaSamplerChainHandle> CreateSampler { get; } = createSampler;
+        public TaskCompletionSource<float[]>? Logits { get; } = logits;
+        public CancellationToken CancellationToken { get; } = cancellationToken;
+
+        // Wakes an idle loop so a cancelled request that is still queued is dropped promptly.
+        public CancellationTokenRegistration CancellationRegistration { get; } = cancellationToken.Register(static state => ((SemaphoreSlim)state!).Release(), wake);
+        public StopSequenceFilter Filter { get; } = new(stop);
+        public Stopwatch Clock { get; } = Stopwatch.StartNew();
+        public Channel<GeneratedToken> Tokens { get; } = Channel.CreateUnbounded<GeneratedToken>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        public TaskCompletionSource<GenerationResult> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public SafeLLamaSamplerChainHandle? Sampler { get; set; }
+        public int SeqId { get; set; } = -1;
+        public int PromptFed { get; set; }
+        public int Position { get; set; }
+        public int LastToken { get; set; }
+        public int CompletionTokens { get; set; }
+        public int LogitIndex { get; set; } = -1;
+        public int FedThisStep { get; set; }
+        public TimeSpan TimeToFirstToken { get; set; }
+    }
+}

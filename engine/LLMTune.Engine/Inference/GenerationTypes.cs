@@ -1,0 +1,104 @@
+namespace LLMTune.Engine.Inference;
+
+public enum ChatRole
+{
+    System,
+    User,
+    Assistant,
+}
+
+public sealed record ChatMessage(ChatRole Role, string Content)
+{
+    public static ChatMessage System(string content) => new(ChatRole.System, content);
+    public static ChatMessage User(string content) => new(ChatRole.User, content);
+    public static ChatMessage Assistant(string content) => new(ChatRole.Assistant, content);
+}
+
+/// <summary>
+/// One generation. Give either <see cref="Prompt"/> (raw text completion) or <see cref="Messages"/>
+/// (rendered with the model's chat template, ChatML when it has none).
+/// </summary>
+public sealed record GenerationRequest
+{
+    public string? Prompt { get; init; }
+
+    public IReadOnlyList<ChatMessage>? Messages { get; init; }
+
+    /// <summary>Completion token limit; null means whatever room the context leaves after the prompt.</summary>
+    public int? MaxTokens { get; init; }
+
+    /// <summary>0 samples greedily (deterministic); higher values flatten the distribution.</summary>
+    public float Temperature { get; init; } = 1f;
+
+    /// <summary>Nucleus sampling mass in (0, 1]; 1 disables it.</summary>
+    public float TopP { get; init; } = 1f;
+
+    /// <summary>Generation ends before any of these strings; the returned text never contains them.</summary>
+    public IReadOnlyList<string> Stop { get; init; } = [];
+
+    /// <summary>Sampling seed; the same seed, prompt and settings give the same text when run alone.</summary>
+    public uint? Seed { get; init; }
+
+    /// <summary>The LoRA variant of the model to use; null is the base model.</summary>
+    public string? Variant { get; init; }
+
+    internal void Validate()
+    {
+        if ((Prompt is null) == (Messages is null))
+        {
+            throw new ArgumentException("Give exactly one of Prompt or Messages.");
+        }
+
+        if (Messages is { Count: 0 })
+        {
+            throw new ArgumentException("Messages must not be empty.", nameof(Messages));
+        }
+
+        if (MaxTokens is <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxTokens), MaxTokens, "maxTokens must be at least 1.");
+        }
+
+        if (!(Temperature >= 0) || float.IsInfinity(Temperature))
+        {
+            throw new ArgumentOutOfRangeException(nameof(Temperature), Temperature, "temperature must be a finite number ≥ 0.");
+        }
+
+        if (!(TopP > 0 && TopP <= 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(TopP), TopP, "topP must be in (0, 1].");
+        }
+
+        if (Stop.Any(string.IsNullOrEmpty))
+        {
+            throw new ArgumentException("Stop sequences must not be empty.", nameof(Stop));
+        }
+    }
+}
+
+public enum FinishReason
+{
+    /// <summary>The model produced an end-of-generation token or a stop sequence.</summary>
+    Stop,
+
+    /// <summary>maxTokens (or the context) was reached.</summary>
+    Length,
+
+    /// <summary>The caller cancelled.</summary>
+    Cancelled,
+}
+
+/// <summary>
+/// One sampled token and the text it released. <see cref="Text"/> can be empty (a partial UTF-8 character,
+/// text held back because it may start a stop sequence, a control token). The last token of a finished generation
+/// carries <see cref="Result"/>.
+/// </summary>
+public sealed record GeneratedToken(int TokenId, string Text, int Index, GenerationResult? Result = null);
+
+public sealed record GenerationResult(
+    string Text,
+    int PromptTokens,
+    int CompletionTokens,
+    FinishReason FinishReason,
+    TimeSpan TimeToFirstToken,
+    TimeSpan Duration);
