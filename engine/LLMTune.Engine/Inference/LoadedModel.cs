@@ -3,6 +3,7 @@ using System.Text;
 using LLama;
 using LLama.Common;
 using LLama.Native;
+using LLMTune.Engine.Gguf;
 using Microsoft.Extensions.Logging;
 
 namespace LLMTune.Engine.Inference;
@@ -23,10 +24,12 @@ public sealed class LoadedModel : IAsyncDisposable
     private readonly SemaphoreSlim _lifecycle = new(1, 1);
     private readonly Lock _gate = new();
     private readonly string? _chatTemplate;
+    private readonly Lazy<GgufFile> _ggufHeader;
     private bool _disposed;
 
     private LoadedModel(string id, ModelLoadOptions options, LLamaWeights weights, ILogger logger)
     {
+        _ggufHeader = new Lazy<GgufFile>(() => GgufFile.Read(options.Path));
         Id = id;
         _options = options;
         _weights = weights;
@@ -73,7 +76,12 @@ public sealed class LoadedModel : IAsyncDisposable
         LLamaWeights weights;
         try
         {
-            weights = await LLamaWeights.LoadFromFileAsync(new ModelParams(options.Path) { GpuLayerCount = 0 }, cancellationToken).ConfigureAwait(false);
+            weights = await LLamaWeights.LoadFromFileAsync(new ModelParams(options.Path)
+            {
+                GpuLayerCount = 0,
+                // Mapped weights load fast, share the page cache between processes and are unmapped on unload.
+                LoadMode = options.MemoryMap ? LLamaLoadMode.MemoryMap : LLamaLoadMode.None,
+            }, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is LLama.Exceptions.LoadWeightsFailedException or LLama.Exceptions.RuntimeError)
         {
@@ -441,6 +449,8 @@ public sealed class LoadedModel : IAsyncDisposable
                     {
                         throw new ModelLoadException($"LoRA adapter '{reference.Path}' does not exist.");
                     }
+
+                    LoraAdapterValidator.Validate(path, _ggufHeader.Value);
 
                     LoraAdapter adapter;
                     try

@@ -25,6 +25,9 @@ public sealed record ModelLoadOptions
     /// <summary>Most tokens per decode step (prompt chunks share it with the running sequences).</summary>
     public int BatchSize { get; init; } = 512;
 
+    /// <summary>Memory-map the weights (llama.cpp's usual mode) instead of reading them into allocated memory.</summary>
+    public bool MemoryMap { get; init; } = true;
+
     /// <summary>Flash attention; null lets llama.cpp decide.</summary>
     public bool? FlashAttention { get; init; }
 
