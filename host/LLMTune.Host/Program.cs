@@ -12,4 +12,5 @@ var root = new RootCommand("LLMTune: self-hostable LLM inference and fine-tuning
 // `llmtune` with no command serves everything, like `llmtune serve --target all`.
 root.SetAction((parse, ct) => ServeCommand.RunAsync(parse.UnmatchedTokens.ToArray(), "all", null, ct));
 root.TreatUnmatchedTokensAsErrors = false;
-return await root.Parse(args).InvokeAsync();
+// The web host handles SIGTERM/Ctrl+C itself (graceful drain); System.CommandLine must not race it with a hard exit.
+return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });

@@ -3,13 +3,10 @@ using System.Net.Http.Json;
 using System.Security.Claims;
 using System.Text.Json;
 using LLMTune.Gateway.Workspaces;
-using LLMTune.Platform;
 using LLMTune.Platform.Identity;
 using LLMTune.Platform.Modules;
 using LLMTune.Testing;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -22,23 +19,20 @@ namespace LLMTune.IntegrationTests;
 public sealed class SplitModeProxyTests : IAsyncLifetime
 {
     private const string InternalSecret = "internal-secret-for-tests-0123456789";
-    private WebApplication service = null!;
-    private Uri serviceAddress = null!;
+    private ModuleHost service = null!;
     private TestHost gateway = null!;
     private CreatedWorkspace workspace = null!;
 
     public async ValueTask InitializeAsync()
     {
-        service = BuildEchoService();
-        await service.StartAsync();
-        serviceAddress = new Uri(service.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+        service = await ModuleHost.StartAsync([new EchoModule()], new Dictionary<string, string?> { ["Internal:Secret"] = InternalSecret });
 
         gateway = await TestHost.StartAsync("gateway", new Dictionary<string, string?>
         {
             ["Storage:Provider"] = "LiteDb",
             ["Bus:Transport"] = "InMemory",
             ["Internal:Secret"] = InternalSecret,
-            ["ReverseProxy:Clusters:inference:Destinations:inference-1:Address"] = serviceAddress.ToString(),
+            ["ReverseProxy:Clusters:inference:Destinations:inference-1:Address"] = service.Address.ToString(),
         });
         workspace = await gateway.Services.GetRequiredService<WorkspaceService>().CreateAsync("proxied", Plans.Sandbox, CancellationToken.None);
     }
@@ -46,7 +40,6 @@ public sealed class SplitModeProxyTests : IAsyncLifetime
     public async ValueTask DisposeAsync()
     {
         await gateway.DisposeAsync();
-        await service.StopAsync();
         await service.DisposeAsync();
     }
 
@@ -81,7 +74,7 @@ public sealed class SplitModeProxyTests : IAsyncLifetime
     [Fact]
     public async Task Calling_the_service_directly_without_the_internal_secret_gets_401()
     {
-        using var direct = new HttpClient { BaseAddress = serviceAddress };
+        using var direct = new HttpClient { BaseAddress = service.Address };
         using var spoofed = new HttpRequestMessage(HttpMethod.Get, "/v1/echo/identity");
         spoofed.Headers.Add(InternalHeaders.WorkspaceId, workspace.Workspace.Id);
         spoofed.Headers.Add(InternalHeaders.KeyId, workspace.Key.Id);
@@ -111,28 +104,7 @@ public sealed class SplitModeProxyTests : IAsyncLifetime
         Assert.Equal("trace-through-proxy-1", response.Headers.GetValues("x-request-id").First());
     }
 
-    /// <summary>A split-mode service process with one module that reports who the platform says is calling.</summary>
-    private static WebApplication BuildEchoService()
-    {
-        var modules = new IServiceModule[] { new EchoModule() };
-        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
-        {
-            Args =
-            [
-                "--urls=http://127.0.0.1:0",
-                "--Storage:Provider=LiteDb",
-                $"--Storage:LiteDbPath={Path.Combine(Directory.CreateTempSubdirectory("llmtune-echo-").FullName, "echo.db")}",
-                "--Bus:Transport=InMemory",
-                $"--Internal:Secret={InternalSecret}",
-                "--Serilog:MinimumLevel:Default=Warning",
-            ],
-        });
-        builder.AddServiceDefaults(new HostTopology(["echo"], IsAllInOne: false), modules);
-        var app = builder.Build();
-        app.UseServiceDefaults(modules);
-        return app;
-    }
-
+    /// <summary>A service module that reports who the platform says is calling.</summary>
     private sealed class EchoModule : IServiceModule
     {
         public string Name => "echo";

@@ -1,0 +1,92 @@
+using System.Collections.Concurrent;
+using LLMTune.Contracts;
+using LLMTune.Platform.Modules;
+using LLMTune.Testing;
+using MassTransit;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace LLMTune.IntegrationTests;
+
+/// <summary>A contract event published by one host and consumed by another: over RabbitMQ, and in memory.</summary>
+public sealed class BusTests(RabbitMqBroker broker) : IClassFixture<RabbitMqBroker>
+{
+    [Fact]
+    public async Task Event_published_by_one_host_is_consumed_by_another_over_RabbitMQ()
+    {
+        var url = broker.RequireUrl();
+        var rabbit = new Dictionary<string, string?> { ["Bus:Transport"] = "RabbitMq", ["ConnectionStrings:RabbitMq"] = url };
+        await using var consumer = await ModuleHost.StartAsync([new ListenerModule()], rabbit);
+        await using var publisher = await ModuleHost.StartAsync([new PublisherModule()], rabbit);
+
+        await AssertDelivered(publisher, consumer);
+        Assert.Equal("Healthy", await Ready(consumer));
+    }
+
+    [Fact]
+    public async Task Event_is_consumed_over_the_in_memory_transport()
+    {
+        await using var host = await ModuleHost.StartAsync([new PublisherModule(), new ListenerModule()], new Dictionary<string, string?>());
+        await AssertDelivered(host, host);
+    }
+
+    private static async Task AssertDelivered(ModuleHost publisher, ModuleHost consumer)
+    {
+        var completed = new TrainingCompleted(
+            "ws_bus", $"req_{Guid.NewGuid():N}", DateTimeOffset.UtcNow, "job_1", "llmtune/tiny", "file:///artifacts/job_1.gguf", "lora");
+        await publisher.Services.GetRequiredService<IBus>().Publish(completed, TestContext.Current.CancellationToken);
+
+        var received = consumer.Services.GetRequiredService<Received>();
+        var got = await Eventually.Get(
+            () => Task.FromResult(received.Events.FirstOrDefault(e => e.CorrelationId == completed.CorrelationId)),
+            e => e is not null, TimeSpan.FromSeconds(30), "the TrainingCompleted event");
+        Assert.Equal(completed, got);
+    }
+
+    private static async Task<string?> Ready(ModuleHost host)
+    {
+        using var client = new HttpClient { BaseAddress = host.Address };
+        var json = System.Text.Json.JsonDocument.Parse(await client.GetStringAsync("/readyz"));
+        return json.RootElement.GetProperty("status").GetString();
+    }
+
+    public sealed class Received
+    {
+        public ConcurrentQueue<TrainingCompleted> Events { get; } = new();
+    }
+
+    public sealed class TrainingCompletedRecorder(Received received) : IConsumer<TrainingCompleted>
+    {
+        public Task Consume(ConsumeContext<TrainingCompleted> context)
+        {
+            received.Events.Enqueue(context.Message);
+            return Task.CompletedTask;
+        }
+    }
+
+    private sealed class ListenerModule : IServiceModule
+    {
+        public string Name => "listener";
+
+        public void AddServices(WebApplicationBuilder builder, HostTopology topology) => builder.Services.AddSingleton<Received>();
+
+        public void AddConsumers(IBusRegistrationConfigurator bus) => bus.AddConsumer<TrainingCompletedRecorder>();
+
+        public void MapEndpoints(WebApplication app, HostTopology topology)
+        {
+        }
+    }
+
+    private sealed class PublisherModule : IServiceModule
+    {
+        public string Name => "publisher";
+
+        public void AddServices(WebApplicationBuilder builder, HostTopology topology)
+        {
+        }
+
+        public void MapEndpoints(WebApplication app, HostTopology topology)
+        {
+        }
+    }
+}
