@@ -3,6 +3,7 @@ using LLMTune.Platform.Storage.Mongo;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace LLMTune.Platform.Storage;
@@ -34,7 +35,7 @@ public static class StorageServiceCollectionExtensions
             return options.Provider switch
             {
                 StorageProvider.MongoDb => new MongoDocumentStore(options.MongoConnectionString!, options.MongoDatabase),
-                _ => new LiteDbDocumentStore(options.LiteDbPath, options.LiteDbTtlSweepInterval, sp.GetRequiredService<TimeProvider>()),
+                _ => new LiteDbDocumentStore(options.LiteDbPath, options.LiteDbTtlSweepInterval, sp.GetRequiredService<TimeProvider>(), sp.GetService<ILogger<LiteDbDocumentStore>>()),
             };
         });
 

@@ -53,13 +53,13 @@ internal sealed class LiteDbDocumentCollection<T> : IDocumentCollection<T> where
     public Task<T?> FindOneAsync(Expression<Func<T, bool>> filter, CancellationToken ct)
     {
         ct.ThrowIfCancellationRequested();
-        return Task.FromResult<T?>(_typed.FindOne(filter));
+        return Task.FromResult<T?>(_typed.FindOne(FilterNormalizer.Normalize(filter)));
     }
 
     public Task<long> CountAsync(Expression<Func<T, bool>> filter, CancellationToken ct)
     {
         ct.ThrowIfCancellationRequested();
-        return Task.FromResult(_typed.LongCount(filter));
+        return Task.FromResult(_typed.LongCount(FilterNormalizer.Normalize(filter)));
     }
 
     public Task ReplaceAsync(T doc, CancellationToken ct)
@@ -140,7 +140,7 @@ internal sealed class LiteDbDocumentCollection<T> : IDocumentCollection<T> where
     }
 
     public Task<long> DeleteManyAsync(Expression<Func<T, bool>> filter, CancellationToken ct) =>
-        WriteAsync(() => (long)_typed.DeleteMany(filter), ct);
+        WriteAsync(() => (long)_typed.DeleteMany(FilterNormalizer.Normalize(filter)), ct);
 
     public Task EnsureIndexAsync(Expression<Func<T, object?>> field, bool unique = false, TimeSpan? expireAfter = null, CancellationToken ct = default)
     {
@@ -170,6 +170,7 @@ internal sealed class LiteDbDocumentCollection<T> : IDocumentCollection<T> where
 
     private IReadOnlyList<T> Find(Expression<Func<T, bool>> filter, FindOptions<T>? options)
     {
+        filter = FilterNormalizer.Normalize(filter);
         var sort = options?.Sort ?? [];
         var offset = options?.Offset ?? 0;
         var limit = options?.Limit ?? int.MaxValue;

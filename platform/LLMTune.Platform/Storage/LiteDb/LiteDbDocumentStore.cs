@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using LiteDB;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace LLMTune.Platform.Storage.LiteDb;
 
@@ -22,10 +24,12 @@ public sealed class LiteDbDocumentStore : IDocumentStore, IDisposable
     private readonly ConcurrentDictionary<(string Collection, string Field), TimeSpan> _expiries = new();
     private readonly TimeProvider _time;
     private readonly ITimer _sweepTimer;
+    private readonly ILogger _logger;
     private int _disposed;
 
-    public LiteDbDocumentStore(string path, TimeSpan? ttlSweepInterval = null, TimeProvider? time = null)
+    public LiteDbDocumentStore(string path, TimeSpan? ttlSweepInterval = null, TimeProvider? time = null, ILogger<LiteDbDocumentStore>? logger = null)
     {
+        _logger = logger ?? NullLogger<LiteDbDocumentStore>.Instance;
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         if (path != InMemory)
         {
@@ -87,8 +91,8 @@ public sealed class LiteDbDocumentStore : IDocumentStore, IDisposable
         foreach (var ((collection, field), expireAfter) in _expiries)
         {
             var cutoff = now - expireAfter;
-            // IS_DATETIME keeps null/missing values alive: in LiteDB's ordering null sorts below every date.
-            var predicate = BsonExpression.Create($"IS_DATETIME({field}) AND {field} < @0", new BsonValue(cutoff));
+            // The lower bound keeps null/missing values alive: LiteDB orders values by type first and null below every date.
+            var predicate = BsonExpression.Create($"{field} >= @0 AND {field} < @1", new BsonValue(DateTime.MinValue), new BsonValue(cutoff));
             await WriteLock.WaitAsync(ct).ConfigureAwait(false);
             try
             {
@@ -117,6 +121,11 @@ public sealed class LiteDbDocumentStore : IDocumentStore, IDisposable
         catch (ObjectDisposedException)
         {
             // The store closed while a sweep was due.
+        }
+        catch (Exception ex)
+        {
+            // A failed sweep must not take the process down; the next one retries.
+            _logger.LogWarning(ex, "Deleting expired documents failed");
         }
     }
 

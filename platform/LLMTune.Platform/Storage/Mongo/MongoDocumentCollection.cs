@@ -40,10 +40,10 @@ internal sealed class MongoDocumentCollection<T> : IDocumentCollection<T> where 
         await Query(filter, options).ToListAsync(ct).ConfigureAwait(false);
 
     public async Task<T?> FindOneAsync(Expression<Func<T, bool>> filter, CancellationToken ct) =>
-        await _collection.Find(Filter.Where(filter)).FirstOrDefaultAsync(ct).ConfigureAwait(false);
+        await _collection.Find(Filter.Where(FilterNormalizer.Normalize(filter))).FirstOrDefaultAsync(ct).ConfigureAwait(false);
 
     public Task<long> CountAsync(Expression<Func<T, bool>> filter, CancellationToken ct) =>
-        _collection.CountDocumentsAsync(Filter.Where(filter), cancellationToken: ct);
+        _collection.CountDocumentsAsync(Filter.Where(FilterNormalizer.Normalize(filter)), cancellationToken: ct);
 
     public async Task ReplaceAsync(T doc, CancellationToken ct)
     {
@@ -107,7 +107,7 @@ internal sealed class MongoDocumentCollection<T> : IDocumentCollection<T> where 
 
     public async Task<long> DeleteManyAsync(Expression<Func<T, bool>> filter, CancellationToken ct)
     {
-        var result = await _collection.DeleteManyAsync(Filter.Where(filter), ct).ConfigureAwait(false);
+        var result = await _collection.DeleteManyAsync(Filter.Where(FilterNormalizer.Normalize(filter)), ct).ConfigureAwait(false);
         return result.DeletedCount;
     }
 
@@ -128,7 +128,7 @@ internal sealed class MongoDocumentCollection<T> : IDocumentCollection<T> where 
 
     private IFindFluent<T, T> Query(Expression<Func<T, bool>> filter, FindOptions<T>? options)
     {
-        var find = _collection.Find(Filter.Where(filter));
+        var find = _collection.Find(Filter.Where(FilterNormalizer.Normalize(filter)));
         if (options is null)
         {
             return find;
