@@ -10,11 +10,19 @@ namespace LLMTune.Engine.Tests.Training;
 /// <summary>Models, synthetic data and llama.cpp reference helpers shared by the training tests.</summary>
 internal static class TrainingFixtures
 {
-    /// <summary>Path of the bundled model, found by walking up from the test binaries to the repository root.</summary>
+    /// <summary>
+    /// Path of the bundled model, found by walking up from the test binaries to the repository root
+    /// (<c>LLMTUNE_TINY_MODEL</c> points the tests at another build of it).
+    /// </summary>
     public static string? BundledModelPath
     {
         get
         {
+            if (Environment.GetEnvironmentVariable("LLMTUNE_TINY_MODEL") is { Length: > 0 } overridden)
+            {
+                return File.Exists(overridden) ? overridden : null;
+            }
+
             for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
             {
                 var candidate = Path.Combine(dir.FullName, "models", "llmtune-tiny.gguf");
