@@ -8,8 +8,7 @@ internal sealed class MongoDocumentCollection<T> : IDocumentCollection<T> where 
 {
     private const string IdField = "_id";
     private static readonly FilterDefinitionBuilder<T> Filter = Builders<T>.Filter;
-    private static readonly string VersionField =
-        BsonClassMap.LookupClassMap(typeof(T)).GetMemberMap(nameof(IDocument.Version))?.ElementName ?? nameof(IDocument.Version);
+    private static readonly string VersionField = VersionElementName();
 
     private readonly IMongoCollection<T> _collection;
 
@@ -40,10 +39,10 @@ internal sealed class MongoDocumentCollection<T> : IDocumentCollection<T> where 
         await Query(filter, options).ToListAsync(ct).ConfigureAwait(false);
 
     public async Task<T?> FindOneAsync(Expression<Func<T, bool>> filter, CancellationToken ct) =>
-        await _collection.Find(Filter.Where(FilterNormalizer.Normalize(filter))).FirstOrDefaultAsync(ct).ConfigureAwait(false);
+        await _collection.Find(ToFilter(filter)).FirstOrDefaultAsync(ct).ConfigureAwait(false);
 
     public Task<long> CountAsync(Expression<Func<T, bool>> filter, CancellationToken ct) =>
-        _collection.CountDocumentsAsync(Filter.Where(FilterNormalizer.Normalize(filter)), cancellationToken: ct);
+        _collection.CountDocumentsAsync(ToFilter(filter), cancellationToken: ct);
 
     public async Task ReplaceAsync(T doc, CancellationToken ct)
     {
@@ -61,12 +60,9 @@ internal sealed class MongoDocumentCollection<T> : IDocumentCollection<T> where 
     public async Task<long> IncrementAsync(string id, Expression<Func<T, long>> field, long by, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(id);
-        var update = Builders<T>.Update
-            .Inc(new ExpressionFieldDefinition<T, long>(field), by)
-            .Inc(VersionField, 1L);
         var updated = await _collection.FindOneAndUpdateAsync(
             ById(id),
-            update,
+            IncrementUpdate(field, by),
             new FindOneAndUpdateOptions<T> { ReturnDocument = ReturnDocument.After },
             ct).ConfigureAwait(false);
         return updated is null
@@ -107,7 +103,7 @@ internal sealed class MongoDocumentCollection<T> : IDocumentCollection<T> where 
 
     public async Task<long> DeleteManyAsync(Expression<Func<T, bool>> filter, CancellationToken ct)
     {
-        var result = await _collection.DeleteManyAsync(Filter.Where(FilterNormalizer.Normalize(filter)), ct).ConfigureAwait(false);
+        var result = await _collection.DeleteManyAsync(ToFilter(filter), ct).ConfigureAwait(false);
         return result.DeletedCount;
     }
 
@@ -124,21 +120,39 @@ internal sealed class MongoDocumentCollection<T> : IDocumentCollection<T> where 
         await _collection.Indexes.CreateOneAsync(new CreateIndexModel<T>(keys, options), cancellationToken: ct).ConfigureAwait(false);
     }
 
+    private static string VersionElementName()
+    {
+        // Class maps freeze on first lookup, so the conventions must be in place before.
+        MongoMapping.EnsureRegistered();
+        return BsonClassMap.LookupClassMap(typeof(T)).GetMemberMap(nameof(IDocument.Version))?.ElementName ?? nameof(IDocument.Version);
+    }
+
     private static FilterDefinition<T> ById(string id) => Filter.Eq(IdField, id);
+
+    internal static FilterDefinition<T> ToFilter(Expression<Func<T, bool>> filter) => Filter.Where(FilterNormalizer.Normalize(filter));
+
+    internal static SortDefinition<T>? ToSort(FindOptions<T> options) =>
+        options.Sort.Count == 0
+            ? null
+            : Builders<T>.Sort.Combine(options.Sort.Select(key => key.Descending
+                ? Builders<T>.Sort.Descending(new ExpressionFieldDefinition<T>(key.Field))
+                : Builders<T>.Sort.Ascending(new ExpressionFieldDefinition<T>(key.Field))));
+
+    /// <summary>Adds to the field and bumps the version in one update, so stale copies cannot overwrite the increment.</summary>
+    internal static UpdateDefinition<T> IncrementUpdate(Expression<Func<T, long>> field, long by) =>
+        Builders<T>.Update.Inc(new ExpressionFieldDefinition<T, long>(field), by).Inc(VersionField, 1L);
 
     private IFindFluent<T, T> Query(Expression<Func<T, bool>> filter, FindOptions<T>? options)
     {
-        var find = _collection.Find(Filter.Where(FilterNormalizer.Normalize(filter)));
+        var find = _collection.Find(ToFilter(filter));
         if (options is null)
         {
             return find;
         }
 
-        if (options.Sort.Count > 0)
+        if (ToSort(options) is { } sort)
         {
-            find = find.Sort(Builders<T>.Sort.Combine(options.Sort.Select(key => key.Descending
-                ? Builders<T>.Sort.Descending(new ExpressionFieldDefinition<T>(key.Field))
-                : Builders<T>.Sort.Ascending(new ExpressionFieldDefinition<T>(key.Field)))));
+            find = find.Sort(sort);
         }
 
         if (options.Offset > 0)
