@@ -28,6 +28,8 @@ await using var gateway = await TestHost.StartAsync("gateway", new Dictionary<st
     ["Bus:Transport"] = "InMemory",
     ["Internal:Secret"] = secret,
     ["ReverseProxy:Clusters:inference:Destinations:inference-1:Address"] = service.Address.ToString(),
+    ["ReverseProxy:Routes:bench:ClusterId"] = "inference",
+    ["ReverseProxy:Routes:bench:Match:Path"] = "/v1/ping",
     ["Serilog:MinimumLevel:Default"] = "Error",
     ["Serilog:MinimumLevel:Override:Serilog.AspNetCore.RequestLoggingMiddleware"] = "Error",
 });

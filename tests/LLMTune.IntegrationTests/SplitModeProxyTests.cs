@@ -33,6 +33,8 @@ public sealed class SplitModeProxyTests : IAsyncLifetime
             ["Bus:Transport"] = "InMemory",
             ["Internal:Secret"] = InternalSecret,
             ["ReverseProxy:Clusters:inference:Destinations:inference-1:Address"] = service.Address.ToString(),
+            ["ReverseProxy:Routes:test:ClusterId"] = "inference",
+            ["ReverseProxy:Routes:test:Match:Path"] = "/v1/echo/{**rest}",
         });
         workspace = await gateway.Services.GetRequiredService<WorkspaceService>().CreateAsync("proxied", Plans.Sandbox, CancellationToken.None);
     }
