@@ -36,8 +36,8 @@ public sealed record TinyEvaluationReport(IReadOnlyList<FamilyAccuracy> Families
 
 public sealed record TinyEvaluationOptions
 {
-    /// <summary>The corpus whose held-out set is evaluated; the recipe's defaults when null.</summary>
-    public TinyCorpusOptions? Corpus { get; init; }
+    /// <summary>The recipe whose held-out set is evaluated; the default recipe when null.</summary>
+    public TinyModelRecipeOptions? Recipe { get; init; }
 
     /// <summary>Exchanges to evaluate instead of the corpus's held-out set.</summary>
     public IReadOnlyList<TinyExample>? Examples { get; init; }
@@ -55,7 +55,7 @@ public static class TinyModelEvaluation
     public static Task<TinyEvaluationReport> RunAsync(string modelPath, TinyEvaluationOptions? options = null, CancellationToken cancellationToken = default)
     {
         options ??= new TinyEvaluationOptions();
-        var examples = options.Examples ?? TinyCorpus.Generate(options.Corpus ?? new TinyModelRecipeOptions().Corpus).HeldOut;
+        var examples = options.Examples ?? TinyModelRecipe.GenerateCorpus(options.Recipe ?? new TinyModelRecipeOptions()).HeldOut;
         // LLamaSharp's calls are synchronous native work; run them off the caller's thread.
         return Task.Run(() => Evaluate(modelPath, examples, options, cancellationToken), cancellationToken);
     }

@@ -31,24 +31,59 @@ public sealed record TinyModelRecipeOptions
 
     public TinyModelShape Shape { get; init; } = new();
 
-    /// <summary>Optimizer steps.</summary>
-    public int Steps { get; init; } = 3000;
+    /// <summary>Passes over the training exchanges; the held-out loss is measured after each.</summary>
+    public int Epochs { get; init; } = 2;
 
-    /// <summary>Sequences per step.</summary>
-    public int BatchSize { get; init; } = 16;
+    /// <summary>Stops after this many optimiser steps instead (for quick reduced runs).</summary>
+    public int? MaxSteps { get; init; }
 
-    /// <summary>Tokens per training sequence (several exchanges are packed into one).</summary>
-    public int SequenceLength { get; init; } = 64;
+    /// <summary>Rows per optimiser step.</summary>
+    public int BatchSize { get; init; } = 8;
 
-    public float LearningRate { get; init; } = 2e-3f;
-    public float MinLearningRate { get; init; } = 1e-4f;
+    /// <summary>Tokens per row; several exchanges are packed into one row, each attending only to itself.</summary>
+    public int SequenceLength { get; init; } = 128;
+
+    /// <summary>Peak AdamW learning rate (linear warmup, cosine decay to <see cref="FinalLearningRateFraction"/> of it).</summary>
+    public float LearningRate { get; init; } = 3e-3f;
+    public float FinalLearningRateFraction { get; init; } = 0.05f;
     public int WarmupSteps { get; init; } = 100;
     public float WeightDecay { get; init; } = 0.01f;
 
-    /// <summary>Evaluate the held-out loss every this many steps (0: only at the end).</summary>
-    public int EvalEverySteps { get; init; } = 250;
+    /// <summary>Standard deviation of the initial weights.</summary>
+    public float InitStd { get; init; } = 0.02f;
+
+    /// <summary>Train on the assistant's answer only (prompt tokens are context, not targets).</summary>
+    public bool MaskPrompts { get; init; } = true;
+
+    /// <summary>Score the finished model on the held-out set through llama.cpp.</summary>
+    public bool Evaluate { get; init; } = true;
+
+    /// <summary>Training loss is summarised (mean over a window) every this many steps for the loss curve.</summary>
+    public int LossCurveInterval { get; init; } = 250;
 }
 
 /// <summary>Where the recipe is: a stage name, progress within the whole recipe, and the last training figures.</summary>
 public sealed record RecipeProgress(string Stage, double Fraction, int Step = 0, int TotalSteps = 0, float? Loss = null,
     float? EvalLoss = null, double? TokensPerSecond = null);
+
+/// <summary>One point of the loss curve: mean training loss over the window ending at <see cref="Step"/>, and the held-out loss when measured there.</summary>
+public sealed record LossPoint(int Step, float TrainLoss, float? EvalLoss);
+
+/// <summary>What <see cref="TinyModelRecipe.BuildAsync"/> produced and how long it took.</summary>
+public sealed record TinyModelBuildResult
+{
+    public required string OutputPath { get; init; }
+    public required long FileBytes { get; init; }
+    public required long Parameters { get; init; }
+    public required int VocabularySize { get; init; }
+    public required int TrainingExchanges { get; init; }
+    public required int Steps { get; init; }
+    public required long TrainedTokens { get; init; }
+    public required double TokensPerSecond { get; init; }
+    public required float? InitialEvalLoss { get; init; }
+    public required float? FinalEvalLoss { get; init; }
+    public required IReadOnlyList<LossPoint> LossCurve { get; init; }
+    public required TimeSpan TrainingTime { get; init; }
+    public required TimeSpan TotalTime { get; init; }
+    public TinyEvaluationReport? Evaluation { get; init; }
+}
