@@ -336,10 +336,10 @@ public sealed class LoadedModel : IAsyncDisposable
     {
         var contextParams = new ModelParams(_options.Path)
         {
-            // One shared (unified) KV pool sized so every admitted sequence is guaranteed its full context.
+            // Room for every slot's full context, so an admitted sequence never runs out of KV cells.
             ContextSize = (uint)(ContextLength * _options.MaxConcurrentSequences),
             SeqMax = (uint)_options.MaxConcurrentSequences,
-            KVUnified = true,
+            KVUnified = _options.UnifiedKvCache,
             BatchSize = (uint)_options.BatchSize,
             UBatchSize = (uint)_options.BatchSize,
             Threads = _options.Threads ?? Environment.ProcessorCount,

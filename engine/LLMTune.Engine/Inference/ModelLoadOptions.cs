@@ -28,6 +28,13 @@ public sealed record ModelLoadOptions
     /// <summary>Memory-map the weights (llama.cpp's usual mode) instead of reading them into allocated memory.</summary>
     public bool MemoryMap { get; init; } = true;
 
+    /// <summary>
+    /// One KV pool shared by all sequences instead of one stream per sequence. Per-sequence streams are the default:
+    /// attention then only visits a sequence's own cells, where a shared pool makes every token scan (and mask) the
+    /// cells of all live sequences.
+    /// </summary>
+    public bool UnifiedKvCache { get; init; }
+
     /// <summary>Flash attention; null lets llama.cpp decide.</summary>
     public bool? FlashAttention { get; init; }
 

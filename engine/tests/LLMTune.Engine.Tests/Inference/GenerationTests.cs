@@ -37,6 +37,24 @@ public sealed class GenerationTests
     }
 
     [Fact]
+    public async Task An_end_of_generation_token_ends_with_finish_reason_stop_and_adds_no_text()
+    {
+        await using var host = await LoadedTestModel.LoadAsync(TestModels.SmallPath);
+        var endTokens = new[] { GgufTokenizer.ImEnd, GgufTokenizer.EndOfText }.Select(TestModels.SmallBuilder.Tokenizer.IdOf).ToArray();
+
+        // Greedy continuation of this prompt reaches <|im_end|> after a few dozen tokens with the seed-7 test model.
+        var tokens = await Tokens(host.Model, new GenerationRequest { Prompt = "The quick brown fox", MaxTokens = 200, Temperature = 0 });
+
+        var last = tokens[^1];
+        Assert.Equal(FinishReason.Stop, last.Result!.FinishReason);
+        Assert.Contains(last.TokenId, endTokens);
+        Assert.True(tokens.Count < 200);
+        Assert.Equal(tokens.Count, last.Result.CompletionTokens);
+        Assert.Equal(string.Concat(tokens.Select(t => t.Text)), last.Result.Text);
+        Assert.DoesNotContain("<|im_end|>", last.Result.Text);
+    }
+
+    [Fact]
     public async Task A_stop_sequence_ends_the_generation_and_is_not_in_the_text()
     {
         await using var host = await LoadedTestModel.LoadAsync(TestModels.SmallPath);
@@ -62,7 +80,7 @@ public sealed class GenerationTests
     [Fact]
     public async Task Cancellation_stops_within_one_decode_step_and_frees_the_slot_and_kv_cells()
     {
-        await using var host = await LoadedTestModel.LoadAsync(TestModels.SmallPath, maxSequences: 1);
+        await using var host = await LoadedTestModel.LoadAsync(TestModels.NeverEndingPath, maxSequences: 1);
         using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(Ct);
         var generation = host.Model.Generate(new GenerationRequest { Prompt = "a long story", MaxTokens = 200, Temperature = 0 }, cancellation.Token);
         var read = 0;
@@ -96,7 +114,7 @@ public sealed class GenerationTests
     [Fact]
     public async Task A_request_cancelled_while_queued_never_takes_a_slot()
     {
-        await using var host = await LoadedTestModel.LoadAsync(TestModels.SmallPath, maxSequences: 1);
+        await using var host = await LoadedTestModel.LoadAsync(TestModels.NeverEndingPath, maxSequences: 1);
         using var running = CancellationTokenSource.CreateLinkedTokenSource(Ct);
         var first = host.Model.Generate(new GenerationRequest { Prompt = "first", MaxTokens = 200, Temperature = 0 }, running.Token);
         using var queuedCancellation = new CancellationTokenSource();
@@ -115,7 +133,7 @@ public sealed class GenerationTests
     [Fact]
     public async Task A_full_wait_queue_rejects_requests_with_EngineBusyException()
     {
-        await using var host = await LoadedTestModel.LoadAsync(TestModels.SmallPath, maxSequences: 1, queueCapacity: 1);
+        await using var host = await LoadedTestModel.LoadAsync(TestModels.NeverEndingPath, maxSequences: 1, queueCapacity: 1);
         using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(Ct);
         var request = new GenerationRequest { Prompt = "busy", MaxTokens = 200, Temperature = 0 };
         var running = host.Model.Generate(request, cancellation.Token);

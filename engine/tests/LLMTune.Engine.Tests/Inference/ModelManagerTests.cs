@@ -55,7 +55,7 @@ public sealed class ModelManagerTests
     {
         // A private copy, so the mapping check below sees only this model's file.
         var path = TestModels.NewPath("unload");
-        File.Copy(TestModels.SmallPath, path);
+        File.Copy(TestModels.NeverEndingPath, path);
         await using var manager = new ModelManager();
         var model = await manager.LoadAsync("m", new ModelLoadOptions { Path = path, MaxConcurrentSequences = 1, Threads = 1 }, Ct);
         var running = model.Generate(new GenerationRequest { Prompt = "forever", MaxTokens = 200, Temperature = 0 }, Ct);

@@ -24,7 +24,8 @@ public sealed class LoadedTestModel : IAsyncDisposable
             ContextLength = contextLength,
             MaxConcurrentSequences = maxSequences,
             QueueCapacity = queueCapacity,
-            Threads = 2,
+            // One thread: ggml's workers spin, which is slow when test processes share the cores.
+            Threads = 1,
             Variants = variants ?? [],
         }, TestContext.Current.CancellationToken);
         return new LoadedTestModel(manager, model);

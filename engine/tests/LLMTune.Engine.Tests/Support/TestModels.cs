@@ -29,14 +29,33 @@ public static class TestModels
 
     public static LlamaGgufBuilder SmallBuilder => Get("small", Small).Builder;
 
-    public static (string Path, LlamaGgufBuilder Builder) Get(string key, RandomLlamaOptions options)
+    /// <summary>
+    /// <see cref="Small"/> with the output rows of the control tokens zeroed: their logit is always 0 while the
+    /// others spread several units either side, so greedy decoding never ends early (for timing-sensitive tests).
+    /// </summary>
+    public static string NeverEndingPath => Get("never-ending", Small with { Name = "test-never-ending" }, builder =>
+    {
+        var e = builder.Weights.Hyperparameters.EmbeddingLength;
+        for (var id = 0; id < builder.Tokenizer.Tokens.Count; id++)
+        {
+            if (builder.Tokenizer.TokenTypes[id] == (int)GgufTokenType.Control)
+            {
+                Array.Clear(builder.Weights.Output!, id * e, e);
+            }
+        }
+    }).Path;
+
+    public static (string Path, LlamaGgufBuilder Builder) Get(string key, RandomLlamaOptions options, Action<LlamaGgufBuilder>? adjust = null)
     {
         lock (Gate)
         {
             if (!Cache.TryGetValue(key, out var entry))
             {
                 var path = Path.Combine(Root, key + ".gguf");
-                entry = (path, LlamaGgufBuilder.WriteRandom(path, options));
+                var builder = LlamaGgufBuilder.CreateRandom(options);
+                adjust?.Invoke(builder);
+                builder.Write(path);
+                entry = (path, builder);
                 Cache[key] = entry;
             }
 

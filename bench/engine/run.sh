@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Engine benchmarks: builds each in Release and runs it. Arguments go to the inference benchmark
+# (--model path.gguf, --concurrency 1,4,8, --tokens 128, --seconds 10, --threads N).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ARTIFACTS="${LLMTUNE_BENCH_ARTIFACTS:-$PWD/artifacts/bench}"
+bench() { dotnet run -c Release --artifacts-path "$ARTIFACTS" --project "$1" -- "${@:2}"; }
+
+bench bench/engine/Inference/LLMTune.Bench.Inference.csproj "$@"
+bench bench/engine/Training/LLMTune.Bench.Training.csproj
