@@ -100,7 +100,9 @@ public static class AdminCommands
     /// <summary>Builds the host's services (without serving) so commands use the same store and rules as the API.</summary>
     private static async Task<int> WithServices(ParseResult parse, Func<IServiceProvider, CancellationToken, Task<int>> action, CancellationToken ct)
     {
-        await using var app = LLMTuneHost.Build(parse.UnmatchedTokens.ToArray(), "all");
+        // Commands print their own results; only warnings and errors go to the log.
+        string[] args = ["--Serilog:MinimumLevel:Default=Warning", .. parse.UnmatchedTokens];
+        await using var app = LLMTuneHost.Build(args, "all");
         await app.Services.GetRequiredService<WorkspaceService>().EnsureIndexesAsync(ct);
         return await action(app.Services, ct);
     }
