@@ -163,6 +163,7 @@ internal static unsafe class Ggml
     // ---- graphs ----
     [DllImport(Base)] internal static extern nint ggml_new_graph_custom(nint ctx, nuint size, byte grads);
     [DllImport(Base)] internal static extern void ggml_build_forward_expand(nint graph, nint tensor);
+    [DllImport(Base)] internal static extern int ggml_graph_n_nodes(nint graph);
 
     // ---- backend ----
     [DllImport(Cpu)] internal static extern nint ggml_backend_cpu_init();
@@ -185,6 +186,9 @@ internal static unsafe class Ggml
     [DllImport(Base)] internal static extern void ggml_opt_free(nint opt);
     [DllImport(Base)] internal static extern void ggml_opt_reset(nint opt, byte optimizer);
     [DllImport(Base)] internal static extern void ggml_opt_alloc(nint opt, byte backward);
+    [DllImport(Base)] internal static extern void ggml_opt_prepare_alloc(nint opt, nint ctxCompute, nint graph, nint inputs, nint outputs);
+    [DllImport(Base)] internal static extern nint ggml_opt_grad_acc(nint opt, nint node);
+    [DllImport(Base)] internal static extern void ggml_backend_tensor_memset(nint tensor, byte value, nuint offset, nuint size);
     [DllImport(Base)] internal static extern void ggml_opt_eval(nint opt, nint result);
     [DllImport(Base)] internal static extern nint ggml_opt_result_init();
     [DllImport(Base)] internal static extern void ggml_opt_result_free(nint result);

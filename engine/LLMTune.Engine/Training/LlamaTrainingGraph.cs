@@ -26,6 +26,13 @@ internal sealed unsafe class LlamaTrainingGraph : IDisposable
     private const int RopeModeNorm = 0; // llama.cpp uses LLAMA_ROPE_TYPE_NORM for the llama architecture
     private const int GraphCapacity = 16384;
 
+    /// <summary>
+    /// ggml_opt's static graphs are fixed at GGML_DEFAULT_GRAPH_SIZE (2048) nodes for forward + backward + optimizer,
+    /// and overflowing them aborts the process. Measured: 652 forward nodes still fit, 775 do not. Larger graphs are
+    /// rebuilt per step instead (ggml_opt's dynamic mode, where the graph capacity is ours).
+    /// </summary>
+    internal const int MaxStaticForwardNodes = 640;
+
     private readonly LlamaShape _shape;
     private readonly int _sequenceLength;
     private readonly int _rows;
@@ -44,6 +51,8 @@ internal sealed unsafe class LlamaTrainingGraph : IDisposable
     private nint _opt;
     private nint _result;
     private nint _forwardGraph;
+    private nuint _computeSize;
+    private bool _dynamic;
 
     private readonly nint _tokens;
     private readonly nint _positions;
@@ -62,7 +71,8 @@ internal sealed unsafe class LlamaTrainingGraph : IDisposable
         int rows,
         int threads,
         AdamWSettings adamW,
-        bool forwardOnly = false)
+        bool forwardOnly = false,
+        bool? dynamicGraphs = null)
     {
         shape.Validate();
         _shape = shape;
@@ -167,21 +177,21 @@ internal sealed unsafe class LlamaTrainingGraph : IDisposable
                 return;
             }
 
-            // Training graph: logits -> masked cross entropy -> scalar loss; ggml_opt adds backward + AdamW.
-            _ctxTrain = Ggml.ggml_init(new GgmlInitParams { MemSize = computeSize, NoAlloc = 1 });
-            var logits = BuildLogits(_ctxTrain);
-            var masked = Ggml.ggml_mul(_ctxTrain, logits, _targetMask);
-            var crossEntropy = Ggml.ggml_cross_entropy_loss(_ctxTrain, masked, _labels);
-            var loss = Ggml.ggml_mul(_ctxTrain, crossEntropy, _lossScale);
-            Ggml.SetName(loss, "loss");
+            _computeSize = computeSize;
+            _dynamic = dynamicGraphs ?? ForwardNodeCount > MaxStaticForwardNodes;
             _schedTrain = NewScheduler();
-
             var optParams = Ggml.ggml_opt_default_params(_schedTrain, GgmlOptLossType.Sum);
-            optParams.CtxCompute = _ctxTrain;
-            optParams.Inputs = _tokens;
-            optParams.Outputs = loss;
             optParams.GetOptPars = Ggml.ConstantOptimizerParamsCallback();
             optParams.GetOptParsUserData = (nint)_optimizerParams;
+            if (!_dynamic)
+            {
+                // Static graphs: built once; ggml_opt adds backward + AdamW to them.
+                _ctxTrain = Ggml.ggml_init(new GgmlInitParams { MemSize = computeSize, NoAlloc = 1 });
+                optParams.CtxCompute = _ctxTrain;
+                optParams.Inputs = _tokens;
+                optParams.Outputs = BuildLoss(_ctxTrain);
+            }
+
             _opt = Ggml.ggml_opt_init(optParams);
             _result = Ggml.ggml_opt_result_init();
         }
@@ -191,6 +201,9 @@ internal sealed unsafe class LlamaTrainingGraph : IDisposable
             throw;
         }
     }
+
+    /// <summary>Operations in the forward graph (a measure of how large ggml_opt's backward graph gets).</summary>
+    public int ForwardNodeCount => Ggml.ggml_graph_n_nodes(_forwardGraph);
 
     public int SequenceLength => _sequenceLength;
 
@@ -206,10 +219,7 @@ internal sealed unsafe class LlamaTrainingGraph : IDisposable
         _optimizerParams->AdamAlpha = learningRate;
         _optimizerParams->SgdAlpha = learningRate;
         Upload(batch);
-        Ggml.ggml_opt_result_reset(_result);
-        Ggml.ggml_opt_alloc(_opt, 1);
-        Ggml.ggml_opt_eval(_opt, _result);
-        return ReadLoss();
+        return Run(backward: true);
     }
 
     /// <summary>The mean loss over target tokens, without changing any weight.</summary>
@@ -217,10 +227,7 @@ internal sealed unsafe class LlamaTrainingGraph : IDisposable
     {
         EnsureTrainable();
         Upload(batch);
-        Ggml.ggml_opt_result_reset(_result);
-        Ggml.ggml_opt_alloc(_opt, 0);
-        Ggml.ggml_opt_eval(_opt, _result);
-        return ReadLoss();
+        return Run(backward: false);
     }
 
     /// <summary>Logits for every position, <c>[position * vocab + token]</c>, positions row-major as in the batch.</summary>
@@ -276,6 +283,60 @@ internal sealed unsafe class LlamaTrainingGraph : IDisposable
         if (_backend != 0) { Ggml.ggml_backend_free(_backend); _backend = 0; }
         if (_optimizerParams != null) { NativeMemory.Free(_optimizerParams); _optimizerParams = null; }
         GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Whether the training graph is rebuilt every step (large models) instead of built once.</summary>
+    public bool UsesDynamicGraphs => _dynamic;
+
+    private float Run(bool backward)
+    {
+        Ggml.ggml_opt_result_reset(_result);
+        if (!_dynamic)
+        {
+            Ggml.ggml_opt_alloc(_opt, backward ? (byte)1 : (byte)0);
+            Ggml.ggml_opt_eval(_opt, _result);
+            return ReadLoss();
+        }
+
+        var ctx = Ggml.ggml_init(new GgmlInitParams { MemSize = _computeSize, NoAlloc = 1 });
+        try
+        {
+            var loss = BuildLoss(ctx);
+            var graph = Ggml.ggml_new_graph_custom(ctx, GraphCapacity, 1);
+            Ggml.ggml_build_forward_expand(graph, loss);
+            Ggml.ggml_opt_prepare_alloc(_opt, ctx, graph, _tokens, loss);
+            Ggml.ggml_opt_alloc(_opt, backward ? (byte)1 : (byte)0);
+            if (backward)
+            {
+                // Rebuilt graphs accumulate gradients into persistent buffers; one step must see only its own.
+                foreach (var name in _trainableNames)
+                {
+                    var accumulator = Ggml.ggml_opt_grad_acc(_opt, _tensors[name]);
+                    if (accumulator != 0)
+                    {
+                        Ggml.ggml_backend_tensor_memset(accumulator, 0, 0, Ggml.ggml_nbytes(accumulator));
+                    }
+                }
+            }
+
+            Ggml.ggml_opt_eval(_opt, _result);
+            return ReadLoss();
+        }
+        finally
+        {
+            Ggml.ggml_free(ctx);
+        }
+    }
+
+    /// <summary>Logits -> masked cross entropy -> mean over target tokens, as one scalar.</summary>
+    private nint BuildLoss(nint ctx)
+    {
+        var logits = BuildLogits(ctx);
+        var masked = Ggml.ggml_mul(ctx, logits, _targetMask);
+        var crossEntropy = Ggml.ggml_cross_entropy_loss(ctx, masked, _labels);
+        var loss = Ggml.ggml_mul(ctx, crossEntropy, _lossScale);
+        Ggml.SetName(loss, "loss");
+        return loss;
     }
 
     private void EnsureTrainable()
