@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using LLMTune.Engine.Gguf;
+using LLMTune.Engine.Tests.Support;
 using LLMTune.Engine.Training;
 
 namespace LLMTune.Engine.Tests.Training;
@@ -79,6 +80,39 @@ public sealed class FineTuningTests
         // The adapter moves the completion towards the task: more reversed tokens predicted greedily than without it.
         int Correct(float[][] logits) => Enumerable.Range(5, 5).Count(i => TrainingFixtures.ArgMax(logits[i]) == tokens[i + 1]);
         Assert.True(Correct(adapted) > Correct(plain), $"correct next tokens: base {Correct(plain)}, adapted {Correct(adapted)}");
+    }
+
+    [Fact]
+    public async Task Lora_trains_on_a_quantized_base_and_llama_cpp_applies_the_adapter_to_it()
+    {
+        var basePath = TestModels.Get("trainable-q8", new RandomLlamaOptions
+        {
+            EmbeddingLength = 64,
+            BlockCount = 2,
+            HeadCount = 4,
+            HeadCountKv = 2,
+            FeedForwardLength = 128,
+            ContextLength = 128,
+            Seed = 11,
+            Name = "test-q8",
+            WeightType = GgmlType.Q8_0,
+        }).Path;
+        Assert.Equal(GgmlType.Q8_0, GgufFile.Read(basePath).GetTensor("blk.0.attn_q.weight").Type);
+        var (train, eval) = TrainingFixtures.ReversalTask(trainCount: 160, evalCount: 16);
+        var output = Path.Combine(TrainingFixtures.NewDirectory("lora-q8"), "adapter.gguf");
+        var options = TrainingFixtures.Options(basePath, TrainingMode.Lora, output) with
+        {
+            Epochs = 4,
+            Lora = new LoraOptions { Rank = 4, Alpha = 8, TargetModules = ["attn_q", "attn_v", "ffn_up", "output"] },
+        };
+
+        var result = await new LlamaTrainer().TrainAsync(options, train, eval, null, TestContext.Current.CancellationToken);
+
+        Assert.True(result.FinalEvalLoss < result.InitialEvalLoss, $"eval loss {result.InitialEvalLoss} -> {result.FinalEvalLoss}");
+        var tokens = eval[0].Tokens.ToArray();
+        var plain = TrainingFixtures.LlamaCppLogits(basePath, tokens);
+        var adapted = TrainingFixtures.LlamaCppLogits(basePath, tokens, output);
+        Assert.True(TrainingFixtures.MaxAbsDifference(plain, adapted) > 0.1f, "the adapter should change llama.cpp's logits on the quantized base");
     }
 
     [Fact]
