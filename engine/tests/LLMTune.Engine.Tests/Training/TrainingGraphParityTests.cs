@@ -36,6 +36,19 @@ public sealed class TrainingGraphParityTests
     }
 
     [Fact]
+    public void Logits_match_llama_cpp_when_the_head_is_tied_to_the_embeddings()
+    {
+        var (path, builder) = TestModels.Get("small-tied", TestModels.Small with { TiedOutput = true, Seed = 8 });
+        Assert.Null(builder.Weights.Output);
+        var random = new Random(5);
+        var tokens = Enumerable.Range(0, 24).Select(_ => random.Next(builder.Weights.Hyperparameters.VocabSize)).ToArray();
+
+        var difference = TrainingFixtures.MaxAbsDifference(LlamaTrainer.ComputeLogits(path, tokens), TrainingFixtures.LlamaCppLogits(path, tokens));
+
+        Assert.True(difference <= Tolerance, $"max logit difference {difference} exceeds {Tolerance}");
+    }
+
+    [Fact]
     public void Logits_match_llama_cpp_for_the_bundled_model()
     {
         var path = TrainingFixtures.BundledModelPath;
