@@ -49,13 +49,15 @@ public sealed record TrainingQueued(
     string JobId,
     string BaseModel) : IWorkspaceEvent;
 
+// WebhookUrl on training events: the job's own callback URL (POST /v1/fine-tune "webhookUrl"), for the webhooks service.
 public sealed record TrainingStarted(
     string WorkspaceId,
     string CorrelationId,
     DateTimeOffset Timestamp,
     string JobId,
     string BaseModel,
-    int TotalEpochs) : IWorkspaceEvent;
+    int TotalEpochs,
+    string? WebhookUrl = null) : IWorkspaceEvent;
 
 public sealed record TrainingProgressed(
     string WorkspaceId,
@@ -76,7 +78,8 @@ public sealed record TrainingCompleted(
     string JobId,
     string BaseModel,
     string ArtifactUri,
-    string ArtifactKind) : IWorkspaceEvent;
+    string ArtifactKind,
+    string? WebhookUrl = null) : IWorkspaceEvent;
 
 public sealed record TrainingFailed(
     string WorkspaceId,
@@ -85,7 +88,8 @@ public sealed record TrainingFailed(
     string JobId,
     string BaseModel,
     string Code,
-    string Reason) : IWorkspaceEvent;
+    string Reason,
+    string? WebhookUrl = null) : IWorkspaceEvent;
 
 public sealed record ModelDeployed(
     string WorkspaceId,
