@@ -1,4 +1,5 @@
 using LLMTune.Gateway;
+using LLMTune.Inference;
 using LLMTune.Platform;
 using LLMTune.Platform.Modules;
 using Microsoft.Extensions.Configuration.Memory;
@@ -9,7 +10,7 @@ namespace LLMTune.Host;
 public static class LLMTuneHost
 {
     /// <summary>Every module this binary carries, in start-up order.</summary>
-    public static IReadOnlyList<IServiceModule> Modules() => [new GatewayModule()];
+    public static IReadOnlyList<IServiceModule> Modules() => [new GatewayModule(), new InferenceModule()];
 
     public static WebApplication Build(string[] args, string? target, Action<WebApplicationBuilder>? configure = null)
     {

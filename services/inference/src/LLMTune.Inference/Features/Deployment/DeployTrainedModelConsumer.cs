@@ -1,0 +1,50 @@
+using LLMTune.Contracts;
+using MassTransit;
+using Microsoft.Extensions.Logging;
+
+namespace LLMTune.Inference.Features.Deployment;
+
+/// <summary>A finished fine-tune goes into service at once and is announced with <see cref="ModelDeployed"/>.</summary>
+public sealed class DeployTrainedModelConsumer(DeploymentService deployments, TimeProvider time, ILogger<DeployTrainedModelConsumer> logger)
+    : IConsumer<TrainingCompleted>
+{
+    public async Task Consume(ConsumeContext<TrainingCompleted> context)
+    {
+        var training = context.Message;
+        DeployedModel? record;
+        try
+        {
+            record = await deployments.DeployAsync(training, context.CancellationToken);
+        }
+        catch (DeploymentFailedException e)
+        {
+            // Retrying cannot fix a missing base model or artifact; the fault goes to the error queue for an operator.
+            logger.LogError(e, "Could not deploy job {JobId} of workspace {WorkspaceId}", training.JobId, training.WorkspaceId);
+            throw;
+        }
+
+        if (record is null || record.Announced)
+        {
+            return;
+        }
+
+        await context.Publish(new ModelDeployed(
+            record.WorkspaceId, training.JobId, time.GetUtcNow(), record.Id, record.BaseModel, record.JobId));
+        await deployments.MarkAnnouncedAsync(record, context.CancellationToken);
+    }
+}
+
+public sealed class DeployTrainedModelConsumerDefinition : ConsumerDefinition<DeployTrainedModelConsumer>
+{
+    public DeployTrainedModelConsumerDefinition() => ConcurrentMessageLimit = 1;
+
+    protected override void ConfigureConsumer(
+        IReceiveEndpointConfigurator endpointConfigurator,
+        IConsumerConfigurator<DeployTrainedModelConsumer> consumerConfigurator,
+        IRegistrationContext context) =>
+        endpointConfigurator.UseMessageRetry(r =>
+        {
+            r.Ignore<DeploymentFailedException>();
+            r.Intervals(500, 2000, 5000);
+        });
+}

@@ -1,0 +1,38 @@
+using LLMTune.Platform.Storage;
+
+namespace LLMTune.Inference.Features.Deployment;
+
+/// <summary>A fine-tune deployed for one workspace: the record a restarted (or another) replica loads it from.</summary>
+public sealed class DeployedModel : IDocument
+{
+    public const string Collection = "inference_deployments";
+    public const string LoraKind = "lora";
+    public const string FullKind = "full";
+
+    /// <summary>The model id, <c>ft:&lt;baseModel&gt;:&lt;workspaceId&gt;:&lt;jobId&gt;</c>.</summary>
+    public string Id { get; set; } = "";
+
+    public long Version { get; set; }
+
+    public string WorkspaceId { get; set; } = "";
+
+    public string JobId { get; set; } = "";
+
+    public string BaseModel { get; set; } = "";
+
+    /// <summary>Local path of the GGUF (a LoRA adapter or a whole model).</summary>
+    public string ArtifactPath { get; set; } = "";
+
+    /// <summary><c>lora</c> or <c>full</c>.</summary>
+    public string ArtifactKind { get; set; } = "";
+
+    public DateTime CreatedAt { get; set; }
+
+    /// <summary>Set when the owner removed it: it is never loaded again, even if the training event is redelivered.</summary>
+    public DateTime? RemovedAt { get; set; }
+
+    /// <summary>Whether <c>ModelDeployed</c> went out, so a redelivered <c>TrainingCompleted</c> announces it only once.</summary>
+    public bool Announced { get; set; }
+
+    public static string ModelIdFor(string baseModel, string workspaceId, string jobId) => $"ft:{baseModel}:{workspaceId}:{jobId}";
+}

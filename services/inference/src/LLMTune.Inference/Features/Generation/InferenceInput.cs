@@ -1,0 +1,68 @@
+using LLMTune.Engine.Inference;
+
+namespace LLMTune.Inference.Features.Generation;
+
+/// <summary>What every endpoint asks of a model, once its own parameters are validated and named.</summary>
+public sealed record InferenceInput
+{
+    /// <summary>Raw text to continue (OpenAI completions).</summary>
+    public string? Prompt { get; init; }
+
+    /// <summary>A conversation (chat completions, and native prompts on models with a chat template).</summary>
+    public IReadOnlyList<ChatMessage>? Messages { get; init; }
+
+    public int? MaxTokens { get; init; }
+
+    public float Temperature { get; init; } = 1f;
+
+    public float TopP { get; init; } = 1f;
+
+    public IReadOnlyList<string> Stop { get; init; } = [];
+
+    public uint? Seed { get; init; }
+
+    /// <summary>The request parameter names, so errors name what the caller sent (<c>maxTokens</c> or <c>max_tokens</c>).</summary>
+    public required ParameterNames Names { get; init; }
+}
+
+/// <summary>How one API spells its parameters in error messages.</summary>
+public sealed record ParameterNames(string Prompt, string MaxTokens)
+{
+    public static readonly ParameterNames Native = new("prompt", "maxTokens");
+    public static readonly ParameterNames OpenAiChat = new("messages", "max_tokens");
+    public static readonly ParameterNames OpenAiCompletion = new("prompt", "max_tokens");
+}
+
+/// <summary>
+/// The end of a call: the model that answered, the text, usage and why it ended
+/// (<c>stop</c>, <c>length</c>, <c>cancelled</c> when the client left, <c>error</c> when the model failed mid-way).
+/// </summary>
+public sealed record InferenceOutcome(string Model, string Text, int PromptTokens, int CompletionTokens, string FinishReason)
+{
+    public const string Stop = "stop";
+    public const string Length = "length";
+    public const string Cancelled = "cancelled";
+    public const string Error = "error";
+}
+
+/// <summary>
+/// A started generation on a local or upstream model. Errors that can still become an HTTP status (unknown model,
+/// bad parameters, busy, upstream down) are thrown before a call exists; a call only fails mid-way.
+/// </summary>
+public abstract class ModelCall : IAsyncDisposable
+{
+    /// <summary>The model that answers (a fallback's id when the requested model's upstream failed).</summary>
+    public abstract string Model { get; }
+
+    /// <summary>Text deltas as the model produces them; ends when the generation does.</summary>
+    public abstract IAsyncEnumerable<string> StreamAsync(CancellationToken cancellationToken);
+
+    /// <summary>Runs to the end (or returns the end a finished stream reached).</summary>
+    public abstract Task<InferenceOutcome> CompleteAsync(CancellationToken cancellationToken);
+
+    /// <summary>What has happened so far, for metering: final when done, partial when cut short.</summary>
+    public abstract InferenceOutcome Snapshot();
+
+    /// <summary>Stops anything still running and frees the model's slot.</summary>
+    public abstract ValueTask DisposeAsync();
+}

@@ -1,0 +1,134 @@
+using LLMTune.Engine.Inference;
+using LLMTune.Inference.Features.Deployment;
+using LLMTune.Inference.Features.Models;
+using LLMTune.Inference.Features.Upstream;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace LLMTune.Inference.Features.Generation;
+
+/// <summary>
+/// Finds the model a request names and starts the call on it: in-process on the engine, or upstream with fallbacks.
+/// Every endpoint (native, playground, OpenAI-compatible) goes through here, so limits and errors are the same everywhere.
+/// </summary>
+public sealed class InferenceService(
+    ModelRegistry registry,
+    DeploymentService deployments,
+    IOptions<InferenceOptions> options,
+    ILogger<InferenceService> logger)
+{
+    /// <summary>The model if the workspace may use it (deployed fine-tunes load on first use); else 404 <c>model_not_found</c>.</summary>
+    public async Task<ServedModel> ResolveAsync(string? modelId, string workspaceId, string param, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrWhiteSpace(modelId))
+        {
+            throw InferenceException.Invalid(param, $"{param} is required.");
+        }
+
+        return registry.Find(modelId, workspaceId)
+            ?? await deployments.TryRestoreAsync(modelId, workspaceId, cancellationToken).ConfigureAwait(false)
+            ?? throw InferenceException.ModelNotFound(modelId, param);
+    }
+
+    /// <summary>Whether a bare prompt should be sent as a user turn (instruct models) rather than continued as raw text.</summary>
+    public static bool PrefersChat(ServedModel model) => model switch
+    {
+        LocalServedModel local => local.Model.Summary.HasChatTemplate,
+        _ => true, // upstream servers in front of instruct models are the common case; chat works for both kinds
+    };
+
+    /// <summary>
+    /// Starts the call. Everything that can still be an HTTP error (context too long, busy, upstream down) is thrown
+    /// here as <see cref="InferenceException"/> or <see cref="UpstreamFailureException"/>, before any response byte.
+    /// </summary>
+    public async Task<ModelCall> StartAsync(ServedModel model, InferenceInput input, bool stream, CancellationToken requestAborted)
+    {
+        try
+        {
+            return await StartOnAsync(model, input, stream, requestAborted).ConfigureAwait(false);
+        }
+        catch (UpstreamFailureException failure) when (failure.IsAvailabilityFailure && model.Fallbacks.Count > 0)
+        {
+            foreach (var fallbackId in model.Fallbacks)
+            {
+                if (registry.FindShared(fallbackId) is not { } fallback)
+                {
+                    continue;
+                }
+
+                try
+                {
+                    logger.LogWarning("Model {Model} failed ({Code}); falling back to {Fallback}", model.Id, failure.Code, fallbackId);
+                    return await StartOnAsync(fallback, input, stream, requestAborted).ConfigureAwait(false);
+                }
+                catch (UpstreamFailureException next) when (next.IsAvailabilityFailure)
+                {
+                    logger.LogWarning("Fallback {Fallback} for {Model} failed too ({Code})", fallbackId, model.Id, next.Code);
+                }
+                catch (InferenceException busy) when (busy.Status == StatusCodes.Status503ServiceUnavailable)
+                {
+                    logger.LogWarning("Fallback {Fallback} for {Model} is busy", fallbackId, model.Id);
+                }
+            }
+
+            throw;
+        }
+    }
+
+    private async Task<ModelCall> StartOnAsync(ServedModel model, InferenceInput input, bool stream, CancellationToken requestAborted) => model switch
+    {
+        LocalServedModel local => StartLocal(local, input, requestAborted),
+        UpstreamServedModel upstream => await UpstreamModelCall.StartAsync(model.Id, upstream.Endpoint, input, stream, requestAborted).ConfigureAwait(false),
+        _ => throw new InvalidOperationException($"Unknown model kind {model.GetType().Name}."),
+    };
+
+    private LocalModelCall StartLocal(LocalServedModel model, InferenceInput input, CancellationToken requestAborted)
+    {
+        var request = new GenerationRequest
+        {
+            Prompt = input.Prompt,
+            Messages = input.Messages,
+            MaxTokens = input.MaxTokens ?? options.Value.DefaultMaxTokens,
+            Temperature = input.Temperature,
+            TopP = input.TopP,
+            Stop = input.Stop,
+            Seed = input.Seed,
+        };
+
+        try
+        {
+            try
+            {
+                return LocalModelCall.Start(model.Id, model.Model, model.Variant, request, requestAborted);
+            }
+            catch (ContextLengthExceededException e) when (input.MaxTokens is null && e.PromptTokens < e.ContextLength)
+            {
+                // No limit was asked for: the default only caps the completion, it must not reject a prompt that fits.
+                return LocalModelCall.Start(model.Id, model.Model, model.Variant, request with { MaxTokens = e.ContextLength - e.PromptTokens }, requestAborted);
+            }
+        }
+        catch (ContextLengthExceededException e)
+        {
+            var blamesMaxTokens = e.MaxTokens is not null && input.MaxTokens is not null && e.PromptTokens < e.ContextLength;
+            throw new InferenceException(StatusCodes.Status400BadRequest, "context_length_exceeded",
+                $"This model's context holds {e.ContextLength} tokens; the request needs {e.PromptTokens} for the prompt"
+                + (blamesMaxTokens ? $" plus {e.MaxTokens} for the completion." : " and at least one for the completion."),
+                blamesMaxTokens ? input.Names.MaxTokens : input.Names.Prompt);
+        }
+        catch (EngineBusyException e)
+        {
+            throw new InferenceException(StatusCodes.Status503ServiceUnavailable, "model_busy",
+                $"Model '{model.Id}' is at capacity ({e.ActiveSequences} running, {e.QueuedRequests} waiting). Retry shortly.",
+                retryAfter: TimeSpan.FromSeconds(Math.Max(1, options.Value.BusyRetryAfterSeconds)));
+        }
+        catch (Exception e) when (e is ModelNotFoundException or ModelUnloadedException)
+        {
+            throw InferenceException.ModelNotFound(model.Id, "model");
+        }
+        catch (ArgumentException e)
+        {
+            throw InferenceException.Invalid(input.Names.Prompt, e.Message);
+        }
+    }
+}

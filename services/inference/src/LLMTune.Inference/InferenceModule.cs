@@ -1,0 +1,91 @@
+using LLMTune.Engine.Inference;
+using LLMTune.Inference.Features.Deployment;
+using LLMTune.Inference.Features.Generation;
+using LLMTune.Inference.Features.Models;
+using LLMTune.Inference.Features.NativeInference;
+using LLMTune.Inference.Features.OpenAiCompatible;
+using LLMTune.Inference.Features.Upstream;
+using LLMTune.Platform.Modules;
+using MassTransit;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration.Memory;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace LLMTune.Inference;
+
+/// <summary>
+/// Synchronous inference: the native and playground endpoints, the OpenAI-compatible API and the model registry
+/// (local GGUF models on the engine, OpenAI-compatible upstreams, deployed fine-tunes).
+/// </summary>
+public sealed class InferenceModule : IServiceModule
+{
+    public string Name => "inference";
+
+    public void AddServices(WebApplicationBuilder builder, HostTopology topology)
+    {
+        // Lowest priority: the bundled model is served unless configuration points llmtune/tiny elsewhere or disables it.
+        builder.Configuration.Sources.Insert(0, new MemoryConfigurationSource
+        {
+            InitialData = new Dictionary<string, string?>
+            {
+                [$"{InferenceOptions.Section}:Models:{InferenceOptions.BundledModelId}:Path"] = InferenceOptions.BundledModelPath,
+            },
+        });
+
+        var services = builder.Services;
+        services.AddOptions<InferenceOptions>().BindConfiguration(InferenceOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<InferenceOptions>, InferenceOptionsValidator>();
+
+        // Upstream calls get their own Polly pipeline per model (UpstreamEndpoint), not the platform's default handler:
+        // its total timeout would cut long streams and its retries could replay a request after bytes reached the client.
+        // RemoveAllResilienceHandlers is marked experimental (EXTEXP0001); it is the documented way to opt one client out.
+#pragma warning disable EXTEXP0001
+        services.AddHttpClient(UpstreamEndpoint.HttpClientName, client => client.Timeout = Timeout.InfiniteTimeSpan)
+            .RemoveAllResilienceHandlers();
+#pragma warning restore EXTEXP0001
+
+        services.AddSingleton(sp => new ModelManager(sp.GetRequiredService<ILoggerFactory>()));
+        services.AddSingleton<ModelRegistry>();
+        services.AddSingleton<DeploymentService>();
+        services.AddSingleton<InferenceService>();
+        services.AddSingleton<UsageMeter>();
+        services.AddSingleton<ModelLoading>();
+        services.AddHostedService(sp => sp.GetRequiredService<ModelLoading>());
+        services.AddHealthChecks().AddCheck<ModelLoading>("inference-models", tags: ["ready"]);
+    }
+
+    public void AddConsumers(IBusRegistrationConfigurator bus) =>
+        bus.AddConsumer<DeployTrainedModelConsumer, DeployTrainedModelConsumerDefinition>();
+
+    public void MapEndpoints(WebApplication app, HostTopology topology)
+    {
+        var models = app.MapGroup("/v1/models").WithTags("Models").AddEndpointFilter<InferenceErrorFilter>();
+        models.MapGet("", ModelEndpoints.List);
+        models.MapGet("/{**modelId}", (string modelId, System.Security.Claims.ClaimsPrincipal user, InferenceService inference, CancellationToken ct) =>
+            ModelEndpoints.Get(Uri.UnescapeDataString(modelId), user, inference, ct));
+        models.MapDelete("/{**modelId}", (string modelId, System.Security.Claims.ClaimsPrincipal user, ModelRegistry registry, DeploymentService deployments, CancellationToken ct) =>
+            ModelEndpoints.Delete(Uri.UnescapeDataString(modelId), user, registry, deployments, ct));
+        models.MapPost("/{**path}", NativeInferenceEndpoints.ModelRouteAsync)
+            .WithTags("Inference")
+            .Accepts<NativeInferenceRequest>("application/json")
+            .Produces<NativeInferenceResponse>()
+            .Produces(StatusCodes.Status200OK, contentType: "text/event-stream");
+
+        var v1 = app.MapGroup("/v1").AddEndpointFilter<InferenceErrorFilter>();
+        v1.MapPost("/playground/inference", NativeInferenceEndpoints.PlaygroundAsync)
+            .WithTags("Inference")
+            .Accepts<NativeInferenceRequest>("application/json")
+            .Produces<NativeInferenceResponse>();
+        v1.MapPost("/chat/completions", ChatCompletionsEndpoint.HandleAsync)
+            .WithTags("OpenAI-compatible")
+            .Accepts<ChatCompletionRequest>("application/json")
+            .Produces<ChatCompletion>();
+        v1.MapPost("/completions", CompletionsEndpoint.HandleAsync)
+            .WithTags("OpenAI-compatible")
+            .Accepts<CompletionRequest>("application/json")
+            .Produces<TextCompletion>();
+    }
+}
