@@ -179,8 +179,8 @@ fi
 
 build_start=$SECONDS
 if ! dotnet build LLMTune.sln -c "$CONFIGURATION" "${artifacts_args[@]}" --nologo -v q -clp:NoSummary\;ErrorsOnly; then
-    log "build failed: no tests ran"
-    echo "0 passed, 0 failed, 0 skipped"
+    log "build failed: no tests ran (counted as one failure)"
+    echo "0 passed, 1 failed, 0 skipped"
     exit 1
 fi
 log "built in $((SECONDS - build_start)) s"

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Linq.Expressions;
 using LiteDB;
 
@@ -68,7 +69,9 @@ internal sealed class LiteDbDocumentCollection<T> : IDocumentCollection<T> where
         return WriteAsync(() =>
         {
             var stored = _raw.FindById(new BsonValue(id)) ?? throw new DocumentNotFoundException(Name, id);
-            var storedVersion = stored[nameof(IDocument.Version)].AsInt64;
+            var version = stored[nameof(IDocument.Version)];
+            // Documents written by hand (or by older code) may hold the version as a 32-bit number or not at all.
+            var storedVersion = version.IsNumber ? Convert.ToInt64(version.RawValue, CultureInfo.InvariantCulture) : 0L;
             if (storedVersion != doc.Version)
             {
                 throw new ConcurrencyConflictException(Name, id, doc.Version);

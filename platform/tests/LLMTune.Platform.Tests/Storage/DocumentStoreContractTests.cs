@@ -66,6 +66,7 @@ public abstract class DocumentStoreContractTests : IAsyncLifetime
             Credits = 12.3456789m,
             CreatedAt = createdWithSubMilliseconds,
             ExpiresAt = null,
+            LeaseUntil = createdWithSubMilliseconds.ToLocalTime(),
             Tags = ["a", "b"],
             Stats = new TestJobStats { Tokens = 42 },
         };
@@ -83,6 +84,8 @@ public abstract class DocumentStoreContractTests : IAsyncLifetime
         Assert.Equal(T0, read.CreatedAt); // both stores keep milliseconds
         Assert.Equal(DateTimeKind.Utc, read.CreatedAt.Kind);
         Assert.Null(read.ExpiresAt);
+        Assert.Equal(T0, read.LeaseUntil); // local times are stored as the same instant in UTC
+        Assert.Equal(DateTimeKind.Utc, read.LeaseUntil!.Value.Kind);
         Assert.Equal(["a", "b"], read.Tags);
         Assert.Equal(42, read.Stats.Tokens);
         Assert.Equal(0, read.Version);
