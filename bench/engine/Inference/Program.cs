@@ -1,5 +1,5 @@
 // Generation throughput of the engine's continuous batching: aggregate tokens/s and time to first token with
-// 1, 4 and 8 concurrent sequences on one model. Each of the N clients issues requests back to back, so N
+// 1, 4 and 8 concurrent sequences on one model (levels interleaved over rounds, medians reported). Each of the N clients issues requests back to back, so N
 // sequences stay live for the whole measurement even when a sequence stops early at an end token.
 using System.Diagnostics;
 using System.Globalization;
@@ -12,11 +12,13 @@ string? temporary = null;
 if (modelPath is null)
 {
     temporary = Path.Combine(Path.GetTempPath(), $"llmtune-bench-{Guid.NewGuid():N}.gguf");
-    var builder = LlamaGgufBuilder.WriteRandom(temporary, new RandomLlamaOptions
+    var builder = LlamaGgufBuilder.CreateRandom(new RandomLlamaOptions
     {
         EmbeddingLength = 256,
         BlockCount = 4,
-        HeadCount = 8,
+        // Full multi-head attention like the bundled tiny model; at this size ggml's broadcast (GQA) attention
+        // path costs about as much as the weights, which would hide the effect being measured.
+        HeadCount = 4,
         HeadCountKv = 4,
         FeedForwardLength = 704,
         ContextLength = 1024,
@@ -24,8 +26,20 @@ if (modelPath is null)
         Seed = 1,
         Name = "bench-random",
     });
+    // Zero the output rows of the control tokens (end tokens included): a random model would otherwise stop at a
+    // random point, and every request should generate exactly --tokens tokens so the levels compare like with like.
+    var e = builder.Weights.Hyperparameters.EmbeddingLength;
+    for (var id = 0; id < builder.Tokenizer.Tokens.Count; id++)
+    {
+        if (builder.Tokenizer.TokenTypes[id] == (int)GgufTokenType.Control)
+        {
+            Array.Clear(builder.Weights.Output!, id * e, e);
+        }
+    }
+
+    builder.Write(temporary);
     modelPath = temporary;
-    Console.WriteLine($"model: random llama, {builder.Weights.Hyperparameters.ParameterCount() / 1e6:F2} M parameters (E=256, 4 layers, 8 heads / 4 KV heads, FFN 704, vocab {builder.Weights.Hyperparameters.VocabSize})");
+    Console.WriteLine($"model: random llama, {builder.Weights.Hyperparameters.ParameterCount() / 1e6:F2} M parameters (E=256, 4 layers, 4 heads, FFN 704, vocab {builder.Weights.Hyperparameters.VocabSize})");
 }
 else
 {
@@ -43,18 +57,27 @@ try
         MaxConcurrentSequences = maxConcurrency,
         QueueCapacity = maxConcurrency,
         Threads = options.Threads,
+        UnifiedKvCache = options.UnifiedKv,
     });
     var summary = model.Summary;
-    Console.WriteLine($"loaded: {summary.Architecture}, {summary.ParameterCount / 1e6:F2} M parameters, vocab {summary.VocabularySize}, {options.Threads} threads, {options.TokensPerRequest} tokens per request, {options.Seconds:F0} s per level");
+    Console.WriteLine($"loaded: {summary.Architecture}, {summary.ParameterCount / 1e6:F2} M parameters, vocab {summary.VocabularySize}, {options.Threads} threads, {(options.UnifiedKv ? "unified KV" : "KV stream per sequence")}, {options.TokensPerRequest} tokens per request, {options.Rounds} rounds of {options.Seconds:F0} s per level");
 
     // Warm-up: first decodes allocate compute buffers.
     await model.CompleteAsync(new GenerationRequest { Prompt = "warm up", MaxTokens = 16, Temperature = 0 });
 
-    var results = new List<LevelResult>();
-    foreach (var concurrency in options.Concurrency)
+    // Levels are interleaved over several rounds and the median kept, so drifting load from other processes on
+    // the machine does not favour whichever level happened to run in a quiet moment.
+    var samples = options.Concurrency.ToDictionary(c => c, _ => new List<LevelResult>());
+    for (var round = 1; round <= options.Rounds; round++)
     {
-        results.Add(await MeasureAsync(model, concurrency, options));
+        Console.WriteLine($"round {round}/{options.Rounds}");
+        foreach (var concurrency in options.Concurrency)
+        {
+            samples[concurrency].Add(await MeasureAsync(model, concurrency, options));
+        }
     }
+
+    var results = options.Concurrency.Select(c => Median(samples[c])).ToList();
 
     Console.WriteLine();
     // Tokens per CPU-second is printed too: on a shared machine wall-clock rates swing with other load.
@@ -82,6 +105,19 @@ finally
     }
 }
 
+static LevelResult Median(List<LevelResult> samples)
+{
+    var sorted = samples.OrderBy(s => s.TokensPerSecond).ToList();
+    var middle = sorted[sorted.Count / 2];
+    return middle with
+    {
+        TokensPerCpuSecond = samples.Select(s => s.TokensPerCpuSecond).Order().ElementAt(samples.Count / 2),
+        TtftMeanMs = samples.Select(s => s.TtftMeanMs).Order().ElementAt(samples.Count / 2),
+        TtftP95Ms = samples.Select(s => s.TtftP95Ms).Order().ElementAt(samples.Count / 2),
+        Requests = samples.Sum(s => s.Requests),
+    };
+}
+
 static async Task<LevelResult> MeasureAsync(LoadedModel model, int concurrency, BenchOptions options)
 {
     var ttfts = new List<double>();
@@ -97,7 +133,7 @@ static async Task<LevelResult> MeasureAsync(LoadedModel model, int concurrency, 
         {
             var result = await model.CompleteAsync(new GenerationRequest
             {
-                Prompt = $"Request {client}.{round}: the quick brown fox jumps over the lazy dog",
+                Prompt = $"{client}.{round}: once upon a time",
                 MaxTokens = options.TokensPerRequest,
                 Temperature = 0.8f,
                 Seed = (uint)(client * 1000 + round),
@@ -116,19 +152,19 @@ static async Task<LevelResult> MeasureAsync(LoadedModel model, int concurrency, 
     var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds;
     ttfts.Sort();
     var result = new LevelResult(concurrency, tokens / elapsed, tokens / cpu, ttfts.Average(), ttfts[(int)Math.Min(ttfts.Count - 1, Math.Ceiling(ttfts.Count * 0.95) - 1)], requests);
-    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {concurrency} concurrent: {tokens} tokens in {elapsed:F1} s ({cpu:F1} CPU s)"));
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {concurrency} concurrent: {tokens} tokens in {elapsed:F1} s ({cpu:F1} CPU s) = {tokens / elapsed:F1} tok/s"));
     return result;
 }
 
 internal sealed record LevelResult(int Concurrency, double TokensPerSecond, double TokensPerCpuSecond, double TtftMeanMs, double TtftP95Ms, int Requests);
 
-internal sealed record BenchOptions(string? ModelPath, int[] Concurrency, int TokensPerRequest, double Seconds, int Threads)
+internal sealed record BenchOptions(string? ModelPath, int[] Concurrency, int TokensPerRequest, double Seconds, int Threads, int Rounds, bool UnifiedKv = false)
 {
     public const string TinyModelPath = "models/llmtune-tiny.gguf";
 
     public static BenchOptions Parse(string[] args)
     {
-        var options = new BenchOptions(null, [1, 4, 8], 128, 10, Math.Max(1, Environment.ProcessorCount / 2));
+        var options = new BenchOptions(null, [1, 4, 8], 128, 4, Math.Max(1, Environment.ProcessorCount / 2), 3);
         for (var i = 0; i < args.Length; i++)
         {
             string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value.");
@@ -139,8 +175,10 @@ internal sealed record BenchOptions(string? ModelPath, int[] Concurrency, int To
                 "--tokens" => options with { TokensPerRequest = int.Parse(Next(), CultureInfo.InvariantCulture) },
                 "--seconds" => options with { Seconds = double.Parse(Next(), CultureInfo.InvariantCulture) },
                 "--threads" => options with { Threads = int.Parse(Next(), CultureInfo.InvariantCulture) },
+                "--unified-kv" => options with { UnifiedKv = true },
+                "--rounds" => options with { Rounds = int.Parse(Next(), CultureInfo.InvariantCulture) },
                 "--help" or "-h" => throw new ArgumentException(
-                    "usage: [--model path.gguf] [--concurrency 1,4,8] [--tokens 128] [--seconds 10] [--threads N]"),
+                    "usage: [--model path.gguf] [--concurrency 1,4,8] [--tokens 128] [--seconds 4] [--rounds 3] [--threads N] [--unified-kv]"),
                 _ => throw new ArgumentException($"Unknown argument {args[i]}."),
             };
         }

@@ -274,36 +274,46 @@ internal sealed class BatchedGenerator : IDisposable
         _batch.Clear();
         var budget = _batchSize;
 
-        // Running sequences first: one token each, so a long prompt never stalls them.
+        // Plan first: one token for every running sequence, so a long prompt never stalls them, then prompt
+        // chunks in arrival order.
         foreach (var sequence in _admissionOrder)
         {
             sequence.LogitIndex = -1;
             sequence.FedThisStep = 0;
             if (sequence.PromptFed == sequence.Prompt.Length && budget > 0)
             {
-                sequence.LogitIndex = _batch.Add((LLamaToken)sequence.LastToken, sequence.Position, (LLamaSeqId)sequence.SeqId, true);
-                sequence.Position++;
                 sequence.FedThisStep = 1;
                 budget--;
             }
         }
 
-        // Then prompt chunks in arrival order.
         foreach (var sequence in _admissionOrder)
         {
-            if (budget == 0)
-            {
-                break;
-            }
-
             var remaining = sequence.Prompt.Length - sequence.PromptFed;
-            if (remaining == 0 || sequence.FedThisStep > 0)
+            if (budget > 0 && remaining > 0)
+            {
+                sequence.FedThisStep = Math.Min(remaining, budget);
+                budget -= sequence.FedThisStep;
+            }
+        }
+
+        // Then add tokens in sequence-id order: with one KV stream per sequence llama.cpp only puts sequences with
+        // consecutive ids in the same micro-batch, so any other order splits the step into several graph runs.
+        foreach (var sequence in _slots)
+        {
+            if (sequence is null || sequence.FedThisStep == 0)
             {
                 continue;
             }
 
-            var count = Math.Min(remaining, budget);
-            for (var i = 0; i < count; i++)
+            if (sequence.PromptFed == sequence.Prompt.Length)
+            {
+                sequence.LogitIndex = _batch.Add((LLamaToken)sequence.LastToken, sequence.Position, (LLamaSeqId)sequence.SeqId, true);
+                sequence.Position++;
+                continue;
+            }
+
+            for (var i = 0; i < sequence.FedThisStep; i++)
             {
                 var last = sequence.PromptFed + 1 == sequence.Prompt.Length;
                 var index = _batch.Add((LLamaToken)sequence.Prompt[sequence.PromptFed], sequence.Position, (LLamaSeqId)sequence.SeqId, last);
@@ -315,9 +325,6 @@ internal sealed class BatchedGenerator : IDisposable
                 sequence.PromptFed++;
                 sequence.Position++;
             }
-
-            sequence.FedThisStep = count;
-            budget -= count;
         }
     }
 
