@@ -1,3 +1,4 @@
+using LLMTune.Finetune;
 using LLMTune.Gateway;
 using LLMTune.Inference;
 using LLMTune.Platform;
@@ -10,7 +11,7 @@ namespace LLMTune.Host;
 public static class LLMTuneHost
 {
     /// <summary>Every module this binary carries, in start-up order.</summary>
-    public static IReadOnlyList<IServiceModule> Modules() => [new GatewayModule(), new InferenceModule()];
+    public static IReadOnlyList<IServiceModule> Modules() => [new GatewayModule(), new InferenceModule(), new FinetuneModule()];
 
     public static WebApplication Build(string[] args, string? target, Action<WebApplicationBuilder>? configure = null)
     {

@@ -1,0 +1,172 @@
+using System.Security.Claims;
+using LLMTune.Finetune.Features.Artifacts;
+using LLMTune.Platform.Errors;
+using LLMTune.Platform.Http;
+using LLMTune.Platform.Identity;
+using LLMTune.Platform.Storage;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Extensions.Options;
+using Microsoft.Net.Http.Headers;
+
+namespace LLMTune.Finetune.Features.Files;
+
+public sealed record FileView(string Id, string Object, long Bytes, DateTime CreatedAt, string Filename, string Purpose)
+{
+    public static FileView From(DatasetFile f) => new(f.Id, "file", f.Bytes, f.CreatedAt, f.Filename, f.Purpose);
+}
+
+public sealed record FileDeletedView(string Id, string Object, bool Deleted);
+
+/// <summary>Dataset uploads: multipart <c>file</c> + <c>purpose=fine-tune</c>, streamed into the artifact store.</summary>
+public static class FileEndpoints
+{
+    public const string FineTunePurpose = "fine-tune";
+
+    public static void MapFileEndpoints(this IEndpointRouteBuilder app)
+    {
+        var files = app.MapGroup("/v1/files").WithTags("Files");
+
+        files.MapPost("", UploadAsync).DisableAntiforgery();
+
+        files.MapGet("", async (int? limit, string? cursor, ClaimsPrincipal user, IDocumentStore store, TimeProvider time, CancellationToken ct) =>
+        {
+            var page = PageRequest.From(limit, cursor);
+            var snapshot = page.Snapshot(time);
+            var workspace = user.WorkspaceIdOf();
+            var found = await Collection(store).FindAsync(
+                f => f.WorkspaceId == workspace && f.CreatedAt <= snapshot,
+                FindOptions<DatasetFile>.OrderByDescending(f => f.CreatedAt).ThenByDescending(f => f.Id).Skip(page.Offset).Take(page.Limit + 1),
+                ct);
+            return Results.Ok(page.ToPage(found, snapshot, FileView.From));
+        });
+
+        files.MapGet("/{id}", async (string id, ClaimsPrincipal user, IDocumentStore store, CancellationToken ct) =>
+            await Find(store, user.WorkspaceIdOf(), id, ct) is { } file ? Results.Ok(FileView.From(file)) : FileNotFound(id));
+
+        files.MapDelete("/{id}", async (string id, ClaimsPrincipal user, IDocumentStore store, IArtifactStore artifacts, CancellationToken ct) =>
+        {
+            if (await Find(store, user.WorkspaceIdOf(), id, ct) is not { } file)
+            {
+                return FileNotFound(id);
+            }
+
+            // Jobs that already started keep their own snapshot of the data.
+            await Collection(store).DeleteAsync(file.Id, ct);
+            await artifacts.DeleteAsync(ArtifactKeys.File(file.Id), ct);
+            return Results.Ok(new FileDeletedView(file.Id, "file", true));
+        });
+    }
+
+    private static async Task<IResult> UploadAsync(HttpContext http, ClaimsPrincipal user, IDocumentStore store, IArtifactStore artifacts,
+        IOptions<FinetuneOptions> options, TimeProvider time, CancellationToken ct)
+    {
+        var limit = options.Value.MaxUploadBytes;
+        // This endpoint has its own limit (datasets are bigger than API bodies); the file part is counted exactly below.
+        if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodyLimit)
+        {
+            bodyLimit.MaxRequestBodySize = limit + 64 * 1024;
+        }
+
+        if (http.Request.ContentLength > limit + 64 * 1024)
+        {
+            return TooLarge(limit);
+        }
+
+        if (!MediaTypeHeaderValue.TryParse(http.Request.ContentType, out var contentType)
+            || !contentType.MediaType.Equals("multipart/form-data", StringComparison.OrdinalIgnoreCase)
+            || HeaderUtilities.RemoveQuotes(contentType.Boundary).Value is not { Length: > 0 } boundary)
+        {
+            return ApiErrors.BadRequest("Send multipart/form-data with a \"file\" part and purpose=fine-tune.", "file", "invalid_request");
+        }
+
+        var fileId = RequestIdMiddleware.NewId("file");
+        var key = ArtifactKeys.File(fileId);
+        string? purpose = null;
+        string? filename = null;
+        long bytes = -1;
+        var reader = new MultipartReader(boundary, http.Request.Body);
+        try
+        {
+            while (await reader.ReadNextSectionAsync(ct) is { } section)
+            {
+                if (!ContentDispositionHeaderValue.TryParse(section.ContentDisposition, out var disposition))
+                {
+                    continue;
+                }
+
+                var name = HeaderUtilities.RemoveQuotes(disposition.Name).Value;
+                if (name == "purpose")
+                {
+                    using var text = new StreamReader(section.Body);
+                    purpose = (await text.ReadToEndAsync(ct)).Trim();
+                }
+                else if (name == "file" && bytes < 0)
+                {
+                    filename = Path.GetFileName(HeaderUtilities.RemoveQuotes(disposition.FileNameStar.HasValue ? disposition.FileNameStar : disposition.FileName).Value ?? "");
+                    bytes = await artifacts.SaveAsync(key, section.Body, limit, ct);
+                }
+            }
+        }
+        catch (ArtifactTooLargeException)
+        {
+            return TooLarge(limit);
+        }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            await artifacts.DeleteAsync(key, CancellationToken.None);
+            return TooLarge(limit);
+        }
+        catch (IOException e) when (e is not FileNotFoundException)
+        {
+            await artifacts.DeleteAsync(key, CancellationToken.None);
+            return ApiErrors.BadRequest($"The multipart body could not be read: {e.Message}", "file", "invalid_request");
+        }
+
+        string? problem = null;
+        string? param = null;
+        if (bytes < 0)
+        {
+            (problem, param) = ("A \"file\" part is required.", "file");
+        }
+        else if (purpose != FineTunePurpose)
+        {
+            (problem, param) = ($"purpose must be \"{FineTunePurpose}\".", "purpose");
+        }
+        else if (bytes == 0)
+        {
+            (problem, param) = ("The file is empty.", "file");
+        }
+
+        if (problem is not null)
+        {
+            await artifacts.DeleteAsync(key, CancellationToken.None);
+            return ApiErrors.BadRequest(problem, param);
+        }
+
+        var file = new DatasetFile
+        {
+            Id = fileId,
+            WorkspaceId = user.WorkspaceIdOf(),
+            Filename = string.IsNullOrEmpty(filename) ? "dataset.jsonl" : filename,
+            Purpose = purpose!,
+            Bytes = bytes,
+            CreatedAt = time.GetUtcNow().UtcDateTime,
+        };
+        await Collection(store).InsertAsync(file, ct);
+        return Results.Created($"/v1/files/{file.Id}", FileView.From(file));
+    }
+
+    internal static IDocumentCollection<DatasetFile> Collection(IDocumentStore store) => store.Collection<DatasetFile>(DatasetFile.Collection);
+
+    internal static async Task<DatasetFile?> Find(IDocumentStore store, string workspaceId, string id, CancellationToken ct) =>
+        await Collection(store).GetAsync(id, ct) is { } file && file.WorkspaceId == workspaceId ? file : null;
+
+    private static IResult FileNotFound(string id) => ApiErrors.NotFound($"No file '{id}' in this workspace.", "file_not_found");
+
+    private static IResult TooLarge(long limit) =>
+        ApiErrors.Result(StatusCodes.Status413PayloadTooLarge, "file_too_large", $"The file is larger than the upload limit of {limit} bytes.", "file");
+}

@@ -1,0 +1,95 @@
+using LLMTune.Platform.Storage;
+
+namespace LLMTune.Finetune.Features.Jobs;
+
+public enum JobStatus
+{
+    Queued,
+    Validating,
+    Training,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+/// <summary>
+/// A fine-tuning job: the source of truth for its state (DESIGN.md "Where truth lives"). A worker owns it while
+/// <see cref="LeaseOwner"/> is set and <see cref="LeaseExpiresAt"/> is in the future; every worker write is
+/// conditional on still owning it, so a cancelled or reclaimed job is never overwritten by a stale worker.
+/// </summary>
+public sealed class FineTuneJob : IDocument
+{
+    public const string Collection = "finetune_jobs";
+
+    public string Id { get; set; } = "";
+    public long Version { get; set; }
+    public string WorkspaceId { get; set; } = "";
+    public string BaseModel { get; set; } = "";
+    public string Dataset { get; set; } = "";
+    public string TrainingMethod { get; set; } = "sft";
+    public double LearningRate { get; set; }
+    public int Epochs { get; set; }
+    public int BatchSize { get; set; }
+    public string? WebhookUrl { get; set; }
+
+    public JobStatus Status { get; set; }
+    public double Progress { get; set; }
+    public int CurrentEpoch { get; set; }
+    public int Step { get; set; }
+    public int TotalSteps { get; set; }
+    public double? Loss { get; set; }
+    public double? EvalLoss { get; set; }
+    public double? TokensPerSecond { get; set; }
+
+    public DateTime CreatedAt { get; set; }
+    public DateTime UpdatedAt { get; set; }
+    public DateTime? StartedAt { get; set; }
+    public DateTime? FinishedAt { get; set; }
+
+    public string? FineTunedModel { get; set; }
+    public string? ErrorCode { get; set; }
+    public string? ErrorMessage { get; set; }
+
+    public string? LeaseOwner { get; set; }
+    public DateTime? LeaseExpiresAt { get; set; }
+
+    /// <summary>When a worker last claimed it (for round-robin fairness between workspaces).</summary>
+    public DateTime? ClaimedAt { get; set; }
+
+    /// <summary>How many times a worker has claimed it (a resume after a crash is a second attempt).</summary>
+    public int Attempts { get; set; }
+
+    /// <summary>Eval loss of the untouched base, measured once before training.</summary>
+    public double? BaselineEvalLoss { get; set; }
+
+    public bool StartedAnnounced { get; set; }
+    public bool CompletionAnnounced { get; set; }
+    public string? ArtifactPath { get; set; }
+    public string? ArtifactKind { get; set; }
+
+    public bool IsFinished => Status is JobStatus.Completed or JobStatus.Failed or JobStatus.Cancelled;
+}
+
+/// <summary>One entry of a job's history: a lifecycle change or a progress report.</summary>
+public sealed class JobEvent : IDocument
+{
+    public const string Collection = "finetune_job_events";
+
+    /// <summary>Sorts by time: <c>ftevt_</c> + ticks + a counter + random suffix.</summary>
+    public string Id { get; set; } = "";
+    public long Version { get; set; }
+    public string JobId { get; set; } = "";
+    public string WorkspaceId { get; set; } = "";
+
+    /// <summary><c>status</c> (lifecycle), <c>progress</c>, <c>evaluation</c>, <c>model.deployed</c>.</summary>
+    public string Type { get; set; } = "";
+    public string Message { get; set; } = "";
+    public string? Status { get; set; }
+    public int? Step { get; set; }
+    public int? Epoch { get; set; }
+    public double? Progress { get; set; }
+    public double? Loss { get; set; }
+    public double? EvalLoss { get; set; }
+    public double? TokensPerSecond { get; set; }
+    public DateTime CreatedAt { get; set; }
+}

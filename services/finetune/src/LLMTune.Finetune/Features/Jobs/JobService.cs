@@ -1,0 +1,168 @@
+using LLMTune.Contracts;
+using LLMTune.Finetune.Features.Datasets;
+using LLMTune.Finetune.Features.Files;
+using LLMTune.Finetune.Features.Training;
+using LLMTune.Platform.Errors;
+using LLMTune.Platform.Http;
+using LLMTune.Platform.Storage;
+using MassTransit;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace LLMTune.Finetune.Features.Jobs;
+
+/// <summary>Creates and cancels jobs: validates the request, records the job, announces it, wakes the worker.</summary>
+public sealed class JobService(
+    JobStore jobs,
+    JobRuntime runtime,
+    IDocumentStore documents,
+    SafeHttpDownloader https,
+    IPublishEndpoint publish,
+    TimeProvider time,
+    IOptions<FinetuneOptions> options,
+    ILogger<JobService> logger)
+{
+    public const string SupportedMethod = "sft";
+
+    public async Task<FineTuneJob> CreateAsync(string workspaceId, CreateJobRequest request, CancellationToken ct)
+    {
+        var settings = options.Value;
+        var limits = settings.Limits;
+        if (string.IsNullOrWhiteSpace(request.BaseModel))
+        {
+            throw BadRequest("baseModel is required.", "baseModel");
+        }
+
+        var method = request.TrainingMethod?.Trim() ?? SupportedMethod;
+        if (!string.Equals(method, SupportedMethod, StringComparison.OrdinalIgnoreCase))
+        {
+            throw new ApiException(StatusCodes.Status400BadRequest, "unsupported_training_method",
+                $"trainingMethod '{method}' is not supported; use \"{SupportedMethod}\" (supervised fine-tuning).", "trainingMethod");
+        }
+
+        if (string.IsNullOrWhiteSpace(request.Dataset))
+        {
+            throw BadRequest("dataset is required.", "dataset");
+        }
+
+        var dataset = DatasetReference.TryParse(request.Dataset, out var datasetProblem) ?? throw BadRequest(datasetProblem!, "dataset");
+        var hyper = request.Hyperparameters;
+        var learningRate = hyper?.LearningRate ?? limits.DefaultLearningRate;
+        if (!double.IsFinite(learningRate) || learningRate < limits.MinLearningRate || learningRate > limits.MaxLearningRate)
+        {
+            throw BadRequest($"hyperparameters.learningRate must be between {limits.MinLearningRate:G} and {limits.MaxLearningRate:G}.", "hyperparameters.learningRate");
+        }
+
+        var epochs = hyper?.Epochs ?? limits.DefaultEpochs;
+        if (epochs < 1 || epochs > limits.MaxEpochs)
+        {
+            throw BadRequest($"hyperparameters.epochs must be between 1 and {limits.MaxEpochs}.", "hyperparameters.epochs");
+        }
+
+        var batchSize = hyper?.BatchSize ?? limits.DefaultBatchSize;
+        if (batchSize < 1 || batchSize > limits.MaxBatchSize)
+        {
+            throw BadRequest($"hyperparameters.batchSize must be between 1 and {limits.MaxBatchSize}.", "hyperparameters.batchSize");
+        }
+
+        var webhook = ValidateWebhook(request.WebhookUrl, settings);
+
+        if (settings.ResolveBaseModelPath(request.BaseModel) is null)
+        {
+            throw new ApiException(StatusCodes.Status404NotFound, "model_not_found",
+                $"The base model '{request.BaseModel}' does not exist or cannot be fine-tuned here. Trainable models: {string.Join(", ", settings.BaseModels.Where(m => m.Value.Enabled).Select(m => m.Key))}.",
+                "baseModel");
+        }
+
+        switch (dataset.Kind)
+        {
+            case DatasetKind.UploadedFile when await FileEndpoints.Find(documents, workspaceId, dataset.Location, ct) is null:
+                throw new ApiException(StatusCodes.Status404NotFound, "file_not_found", $"No file '{dataset.Location}' in this workspace.", "dataset");
+            case DatasetKind.Https:
+                try
+                {
+                    await https.CheckAllowedAsync(dataset.Url!, ct);
+                }
+                catch (DatasetException refused)
+                {
+                    throw new ApiException(StatusCodes.Status400BadRequest, refused.Code, refused.Message, "dataset");
+                }
+
+                break;
+        }
+
+        var now = time.GetUtcNow().UtcDateTime;
+        var job = new FineTuneJob
+        {
+            Id = RequestIdMiddleware.NewId("job"),
+            WorkspaceId = workspaceId,
+            BaseModel = request.BaseModel,
+            Dataset = request.Dataset.Trim(),
+            TrainingMethod = SupportedMethod,
+            LearningRate = learningRate,
+            Epochs = epochs,
+            BatchSize = batchSize,
+            WebhookUrl = webhook,
+            Status = JobStatus.Queued,
+            CreatedAt = now,
+            UpdatedAt = now,
+        };
+        await jobs.InsertAsync(job, ct);
+        await jobs.AddEventAsync(job, "status", "Job created and queued.", e => e.Status = "queued", ct);
+        await publish.Publish(new TrainingQueued(workspaceId, job.Id, time.GetUtcNow(), job.Id, job.BaseModel), ct);
+        logger.LogInformation("Queued fine-tune job {JobId} of {BaseModel} in workspace {WorkspaceId}", job.Id, job.BaseModel, workspaceId);
+        runtime.Wake();
+        return job;
+    }
+
+    /// <summary>Cancels a queued or running job; the worker running it (here or elsewhere) stops and discards its work.</summary>
+    public async Task<FineTuneJob> CancelAsync(string workspaceId, string jobId, CancellationToken ct)
+    {
+        var cancelled = await jobs.UpdateAsync(jobId, j => j.WorkspaceId == workspaceId && !j.IsFinished, j =>
+        {
+            j.Status = JobStatus.Cancelled;
+            j.FinishedAt = jobs.Now;
+            j.LeaseOwner = null;
+            j.LeaseExpiresAt = null;
+        }, ct);
+        if (cancelled is null)
+        {
+            var job = await jobs.GetAsync(workspaceId, jobId, ct) ?? throw JobNotFound(jobId);
+            throw new ApiException(StatusCodes.Status409Conflict, "job_not_cancellable", $"The job is already {JobView.StatusName(job.Status)}.");
+        }
+
+        // In this process the run stops at once; a worker elsewhere notices at its next lease renewal.
+        runtime.Stop(jobId, StopReason.CancelledByUser);
+        await jobs.AddEventAsync(cancelled, "status", "Cancelled by request.", e => e.Status = "cancelled", ct);
+        logger.LogInformation("Cancelled fine-tune job {JobId}", jobId);
+        return cancelled;
+    }
+
+    public static ApiException JobNotFound(string jobId) =>
+        new(StatusCodes.Status404NotFound, "job_not_found", $"No fine-tune job '{jobId}' in this workspace.");
+
+    private static string? ValidateWebhook(string? url, FinetuneOptions settings)
+    {
+        if (string.IsNullOrWhiteSpace(url))
+        {
+            return null;
+        }
+
+        if (!Uri.TryCreate(url.Trim(), UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttps && uri.Scheme != Uri.UriSchemeHttp) || uri.Host.Length == 0)
+        {
+            throw BadRequest("webhookUrl must be an absolute https URL.", "webhookUrl");
+        }
+
+        var allowListed = settings.WebhookAllowedHosts.Contains(uri.Host, StringComparer.OrdinalIgnoreCase);
+        if (uri.Scheme != Uri.UriSchemeHttps && !allowListed)
+        {
+            throw BadRequest("webhookUrl must use https.", "webhookUrl");
+        }
+
+        return uri.AbsoluteUri;
+    }
+
+    private static ApiException BadRequest(string message, string param) =>
+        new(StatusCodes.Status400BadRequest, "invalid_parameter", message, param);
+}

@@ -1,0 +1,190 @@
+using System.Globalization;
+using LLMTune.Platform.Http;
+using LLMTune.Platform.Storage;
+
+namespace LLMTune.Finetune.Features.Jobs;
+
+/// <summary>Jobs and their events in the document store: reads, lists, the fair claim and owner-conditional writes.</summary>
+public sealed class JobStore(IDocumentStore store, TimeProvider time)
+{
+    private static long _eventCounter;
+    private readonly IDocumentCollection<FineTuneJob> _jobs = store.Collection<FineTuneJob>(FineTuneJob.Collection);
+    private readonly IDocumentCollection<JobEvent> _events = store.Collection<JobEvent>(JobEvent.Collection);
+
+    public DateTime Now => time.GetUtcNow().UtcDateTime;
+
+    public async Task EnsureIndexesAsync(CancellationToken ct)
+    {
+        await _jobs.EnsureIndexAsync(j => j.WorkspaceId, ct: ct);
+        await _jobs.EnsureIndexAsync(j => j.Status, ct: ct);
+        await _jobs.EnsureIndexAsync(j => j.CreatedAt, ct: ct);
+        await _events.EnsureIndexAsync(e => e.JobId, ct: ct);
+    }
+
+    public Task InsertAsync(FineTuneJob job, CancellationToken ct) => _jobs.InsertAsync(job, ct);
+
+    public Task<FineTuneJob?> GetAsync(string jobId, CancellationToken ct) => _jobs.GetAsync(jobId, ct);
+
+    /// <summary>The job if it belongs to the workspace; another workspace's job is simply not found.</summary>
+    public async Task<FineTuneJob?> GetAsync(string workspaceId, string jobId, CancellationToken ct) =>
+        await _jobs.GetAsync(jobId, ct) is { } job && job.WorkspaceId == workspaceId ? job : null;
+
+    public async Task<Page<FineTuneJob>> ListAsync(string workspaceId, PageRequest page, CancellationToken ct)
+    {
+        var snapshot = page.Snapshot(time);
+        var found = await _jobs.FindAsync(
+            j => j.WorkspaceId == workspaceId && j.CreatedAt <= snapshot,
+            FindOptions<FineTuneJob>.OrderByDescending(j => j.CreatedAt).ThenByDescending(j => j.Id).Skip(page.Offset).Take(page.Limit + 1),
+            ct);
+        return page.ToPage(found, snapshot, j => j);
+    }
+
+    public async Task<Page<JobEvent>> ListEventsAsync(string jobId, PageRequest page, CancellationToken ct)
+    {
+        var snapshot = page.Snapshot(time);
+        var found = await _events.FindAsync(
+            e => e.JobId == jobId && e.CreatedAt <= snapshot,
+            FindOptions<JobEvent>.OrderByDescending(e => e.CreatedAt).ThenByDescending(e => e.Id).Skip(page.Offset).Take(page.Limit + 1),
+            ct);
+        return page.ToPage(found, snapshot, e => e);
+    }
+
+    public async Task AddEventAsync(FineTuneJob job, string type, string message, Action<JobEvent>? fill, CancellationToken ct)
+    {
+        var now = Now;
+        var sequence = Interlocked.Increment(ref _eventCounter) % 1_000_000;
+        var entry = new JobEvent
+        {
+            Id = string.Create(CultureInfo.InvariantCulture, $"ftevt_{now.Ticks:D19}{sequence:D6}{Base62.Random(6)}"),
+            JobId = job.Id,
+            WorkspaceId = job.WorkspaceId,
+            Type = type,
+            Message = message,
+            CreatedAt = now,
+        };
+        fill?.Invoke(entry);
+        await _events.InsertAsync(entry, ct);
+    }
+
+    public Task<IReadOnlyList<JobEvent>> EventsOfAsync(string jobId, CancellationToken ct) =>
+        _events.FindAsync(e => e.JobId == jobId, FindOptions<JobEvent>.OrderBy(e => e.CreatedAt).ThenBy(e => e.Id), ct);
+
+    /// <summary>Applies <paramref name="update"/> only while <paramref name="workerId"/> still holds the job's lease.</summary>
+    public Task<FineTuneJob?> UpdateOwnedAsync(string jobId, string workerId, Action<FineTuneJob> update, CancellationToken ct)
+    {
+        var now = Now;
+        return _jobs.FindOneAndUpdateAsync(
+            j => j.Id == jobId && j.LeaseOwner == workerId && (j.Status == JobStatus.Validating || j.Status == JobStatus.Training),
+            j =>
+            {
+                update(j);
+                j.UpdatedAt = now;
+            },
+            null, ct);
+    }
+
+    public Task<FineTuneJob?> UpdateAsync(string jobId, Func<FineTuneJob, bool> applies, Action<FineTuneJob> update, CancellationToken ct) =>
+        UpdateWhereAsync(jobId, applies, update, ct);
+
+    private async Task<FineTuneJob?> UpdateWhereAsync(string jobId, Func<FineTuneJob, bool> applies, Action<FineTuneJob> update, CancellationToken ct)
+    {
+        // Optimistic read-check-replace: the predicate is arbitrary code, so it is checked on the read copy and the
+        // version guards against a write in between (then read again).
+        while (true)
+        {
+            var job = await _jobs.GetAsync(jobId, ct);
+            if (job is null || !applies(job))
+            {
+                return null;
+            }
+
+            update(job);
+            job.UpdatedAt = Now;
+            try
+            {
+                await _jobs.ReplaceAsync(job, ct);
+                return job;
+            }
+            catch (ConcurrencyConflictException)
+            {
+            }
+        }
+    }
+
+    /// <summary>
+    /// Claims the next job for <paramref name="workerId"/>: queued jobs, and jobs whose worker's lease expired (it died).
+    /// Fair across workspaces: the workspace served longest ago goes first, and within it the oldest job.
+    /// </summary>
+    public async Task<FineTuneJob?> ClaimNextAsync(string workerId, TimeSpan lease, int candidates, CancellationToken ct)
+    {
+        var now = Now;
+        var waiting = await _jobs.FindAsync(
+            j => j.Status == JobStatus.Queued
+                 || ((j.Status == JobStatus.Validating || j.Status == JobStatus.Training) && j.LeaseExpiresAt < now),
+            FindOptions<FineTuneJob>.OrderBy(j => j.CreatedAt).ThenBy(j => j.Id).Take(candidates),
+            ct);
+        if (waiting.Count == 0)
+        {
+            return null;
+        }
+
+        var lastServed = new Dictionary<string, DateTime>(StringComparer.Ordinal);
+        foreach (var workspace in waiting.Select(j => j.WorkspaceId).Distinct())
+        {
+            var latest = await _jobs.FindAsync(
+                j => j.WorkspaceId == workspace && j.ClaimedAt != null,
+                FindOptions<FineTuneJob>.OrderByDescending(j => j.ClaimedAt).Take(1),
+                ct);
+            lastServed[workspace] = latest.Count > 0 ? latest[0].ClaimedAt!.Value : DateTime.MinValue;
+        }
+
+        // Round robin: workspaces in the order they were last served, each offering its oldest waiting job.
+        var order = waiting
+            .GroupBy(j => j.WorkspaceId)
+            .OrderBy(g => lastServed[g.Key])
+            .ThenBy(g => g.First().CreatedAt)
+            .SelectMany(g => g);
+        foreach (var candidate in order)
+        {
+            var id = candidate.Id;
+            var claimed = await _jobs.FindOneAndUpdateAsync(
+                j => j.Id == id && (j.Status == JobStatus.Queued
+                     || ((j.Status == JobStatus.Validating || j.Status == JobStatus.Training) && j.LeaseExpiresAt < now)),
+                j =>
+                {
+                    j.LeaseOwner = workerId;
+                    j.LeaseExpiresAt = now + lease;
+                    j.ClaimedAt = now;
+                    j.Attempts++;
+                    j.UpdatedAt = now;
+                },
+                null, ct);
+            if (claimed is not null)
+            {
+                return claimed;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Completed jobs whose completion was never announced (the process died in between).</summary>
+    public Task<IReadOnlyList<FineTuneJob>> UnannouncedCompletionsAsync(CancellationToken ct) =>
+        _jobs.FindAsync(j => j.Status == JobStatus.Completed && !j.CompletionAnnounced, FindOptions<FineTuneJob>.First(50), ct);
+
+    public Task<FineTuneJob?> MarkCompletionAnnouncedAsync(string jobId, CancellationToken ct) =>
+        _jobs.FindOneAndUpdateAsync(j => j.Id == jobId, j => j.CompletionAnnounced = true, null, ct);
+
+    public Task<FineTuneJob?> SetFineTunedModelAsync(string jobId, string workspaceId, string modelId, CancellationToken ct)
+    {
+        var now = Now;
+        return _jobs.FindOneAndUpdateAsync(
+            j => j.Id == jobId && j.WorkspaceId == workspaceId && j.FineTunedModel != modelId,
+            j =>
+            {
+                j.FineTunedModel = modelId;
+                j.UpdatedAt = now;
+            },
+            null, ct);
+    }
+}

@@ -1,0 +1,53 @@
+using LLMTune.Engine.Training;
+using Microsoft.Extensions.Logging;
+
+namespace LLMTune.Finetune.Features.Training;
+
+/// <summary>Trains on this machine's CPU with the engine's <see cref="LlamaTrainer"/>.</summary>
+public sealed class InProcessTrainingRunner(ILogger<InProcessTrainingRunner> logger) : ITrainingRunner
+{
+    public async Task<TrainingRunResult> RunAsync(TrainingRunRequest request, IProgress<TrainingRunProgress> progress, CancellationToken ct)
+    {
+        var options = new TrainingOptions
+        {
+            BaseModelPath = request.BaseModelPath,
+            OutputPath = request.OutputPath,
+            Mode = request.Mode,
+            Lora = new LoraOptions { Rank = request.LoraRank, Alpha = request.LoraAlpha },
+            LearningRate = request.LearningRate,
+            Epochs = request.Epochs,
+            BatchSize = request.BatchSize,
+            SequenceLength = request.SequenceLength,
+            Threads = request.Threads,
+            Seed = request.Seed,
+            CheckpointDirectory = request.CheckpointDirectory,
+            CheckpointInterval = request.CheckpointInterval,
+            ResumeFromCheckpoint = true,
+            // The worker decides what a cancellation means: a shutdown keeps the checkpoint, a user cancel deletes the job's folder.
+            KeepCheckpointsOnCancel = true,
+            ModelName = $"{request.BaseModel} fine-tune {request.JobId}",
+        };
+        var reporter = new Reporter(progress);
+        TrainingResult result;
+        try
+        {
+            result = await new LlamaTrainer().TrainAsync(options, request.Train, request.Eval, reporter, ct).ConfigureAwait(false);
+        }
+        catch (InvalidOperationException e) when (e.Message.Contains("belongs to a different run", StringComparison.Ordinal) && !ct.IsCancellationRequested)
+        {
+            // A checkpoint from an older attempt that no longer matches (e.g. settings changed): start over.
+            logger.LogWarning("Discarding a checkpoint of job {JobId} that does not match this run", request.JobId);
+            Directory.Delete(request.CheckpointDirectory, recursive: true);
+            result = await new LlamaTrainer().TrainAsync(options, request.Train, request.Eval, reporter, ct).ConfigureAwait(false);
+        }
+
+        return new TrainingRunResult(result.OutputPath, result.Mode, result.Steps, result.ResumedFromStep, result.InitialEvalLoss, result.FinalEvalLoss, result.TokensPerSecond);
+    }
+
+    /// <summary>Forwards the trainer's reports synchronously (the worker throttles what it writes).</summary>
+    private sealed class Reporter(IProgress<TrainingRunProgress> target) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value) =>
+            target.Report(new TrainingRunProgress(value.Step, value.TotalSteps, value.Epoch, value.TotalEpochs, value.Loss, value.EvalLoss, value.TokensPerSecond));
+    }
+}

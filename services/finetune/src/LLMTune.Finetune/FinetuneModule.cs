@@ -1,0 +1,70 @@
+using LLMTune.Finetune.Features.Artifacts;
+using LLMTune.Finetune.Features.Datasets;
+using LLMTune.Finetune.Features.Deployment;
+using LLMTune.Finetune.Features.Files;
+using LLMTune.Finetune.Features.Jobs;
+using LLMTune.Finetune.Features.Training;
+using LLMTune.Platform.Modules;
+using MassTransit;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace LLMTune.Finetune;
+
+/// <summary>
+/// Fine-tuning: dataset files, jobs (the job document is the truth), a leased worker that trains with the engine and
+/// resumes after crashes, and the deployed model recorded on the job when the inference service announces it.
+/// </summary>
+public sealed class FinetuneModule : IServiceModule
+{
+    public string Name => "finetune";
+
+    public void AddServices(WebApplicationBuilder builder, HostTopology topology)
+    {
+        var services = builder.Services;
+        services.AddOptions<FinetuneOptions>().BindConfiguration(FinetuneOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<IValidateOptions<FinetuneOptions>, FinetuneOptionsValidator>();
+
+        services.AddSingleton<IArtifactStore>(sp => new LocalArtifactStore(sp.GetRequiredService<IOptions<FinetuneOptions>>().Value.ArtifactsPath));
+        services.AddSingleton<SafeHttpDownloader>();
+        services.AddSingleton<S3DatasetReader>();
+        services.AddSingleton<GcsDatasetReader>();
+        services.AddSingleton<DatasetTokenizer>();
+        services.AddSingleton<DatasetPreparer>();
+
+        services.AddSingleton<JobStore>();
+        services.AddSingleton<JobRuntime>();
+        services.AddScoped<JobService>();
+        services.AddSingleton<ITrainingRunner, InProcessTrainingRunner>();
+        services.AddHostedService<JobIndexes>();
+
+        var worker = builder.Configuration.GetSection($"{FinetuneOptions.Section}:Worker").Get<WorkerOptions>() ?? new WorkerOptions();
+        if (worker.Enabled)
+        {
+            services.AddSingleton<TrainingWorker>();
+            services.AddHostedService(sp => sp.GetRequiredService<TrainingWorker>());
+        }
+    }
+
+    public void AddConsumers(IBusRegistrationConfigurator bus)
+    {
+        bus.AddConsumer<JobModelDeployedConsumer, JobModelDeployedConsumerDefinition>();
+    }
+
+    public void MapEndpoints(WebApplication app, HostTopology topology)
+    {
+        app.MapFileEndpoints();
+        app.MapJobEndpoints();
+    }
+
+    /// <summary>Creates the store indexes before the worker starts looking for jobs.</summary>
+    private sealed class JobIndexes(JobStore jobs) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken) => jobs.EnsureIndexesAsync(cancellationToken);
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+}

@@ -1,0 +1,231 @@
+using System.ComponentModel.DataAnnotations;
+using LLMTune.Engine.Training;
+using Microsoft.Extensions.Options;
+
+namespace LLMTune.Finetune;
+
+/// <summary>The <c>Finetune</c> section: storage, trainable base models, limits, the worker and remote dataset sources.</summary>
+public sealed class FinetuneOptions
+{
+    public const string Section = "Finetune";
+
+    /// <summary>The bundled model's id and file (relative paths resolve against the executable's folder, as the inference service does).</summary>
+    public const string BundledModelId = "llmtune/tiny";
+    public const string BundledModelPath = "models/llmtune-tiny.gguf";
+
+    /// <summary>Folder of the local artifact store (uploads, dataset snapshots, checkpoints, trained adapters).</summary>
+    [Required]
+    public string ArtifactsPath { get; set; } = "./data/finetune";
+
+    /// <summary>Largest uploaded file, in bytes; larger uploads get 413.</summary>
+    [Range(1, long.MaxValue)]
+    public long MaxUploadBytes { get; set; } = 100 * 1024 * 1024;
+
+    /// <summary>Base models that can be fine-tuned, keyed by model id (e.g. <c>Finetune:BaseModels:llmtune/tiny:Path</c>).</summary>
+    public Dictionary<string, BaseModelOptions> BaseModels { get; set; } = new(StringComparer.Ordinal)
+    {
+        [BundledModelId] = new BaseModelOptions { Path = BundledModelPath },
+    };
+
+    /// <summary>Share of the examples held out to measure <c>evalLoss</c> (at least one when there are two or more).</summary>
+    [Range(0.0, 0.5)]
+    public double EvalFraction { get; set; } = 0.1;
+
+    /// <summary>Webhook hosts that may use plain http (and so pass validation without https), e.g. for local receivers.</summary>
+    public List<string> WebhookAllowedHosts { get; set; } = [];
+
+    [Required]
+    public HyperparameterLimits Limits { get; set; } = new();
+
+    [Required]
+    public TrainingSettings Training { get; set; } = new();
+
+    [Required]
+    public WorkerOptions Worker { get; set; } = new();
+
+    [Required]
+    public RemoteDatasetOptions RemoteDatasets { get; set; } = new();
+
+    [Required]
+    public S3SourceOptions S3 { get; set; } = new();
+
+    [Required]
+    public GcsSourceOptions Gcs { get; set; } = new();
+
+    /// <summary>The configured file of a base model, resolved like the inference service resolves model paths.</summary>
+    public string? ResolveBaseModelPath(string modelId) =>
+        BaseModels.TryGetValue(modelId, out var model) && model.Enabled && !string.IsNullOrWhiteSpace(model.Path)
+            ? ModelPaths.Resolve(model.Path)
+            : null;
+}
+
+public static class ModelPaths
+{
+    /// <summary>Absolute paths stay; relative ones resolve against the executable's folder (where the bundled model is copied).</summary>
+    public static string Resolve(string path) => Path.IsPathRooted(path) ? path : Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, path));
+}
+
+public sealed class BaseModelOptions
+{
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>A local llama-architecture GGUF file.</summary>
+    public string? Path { get; set; }
+}
+
+public sealed class HyperparameterLimits
+{
+    public float MinLearningRate { get; set; } = 1e-7f;
+    public float MaxLearningRate { get; set; } = 0.1f;
+    public int MaxEpochs { get; set; } = 100;
+    public int MaxBatchSize { get; set; } = 256;
+
+    public float DefaultLearningRate { get; set; } = 1e-3f;
+    public int DefaultEpochs { get; set; } = 3;
+    public int DefaultBatchSize { get; set; } = 8;
+}
+
+public sealed class TrainingSettings
+{
+    /// <summary>Lora trains a small adapter served on top of the base; Full writes a whole new model.</summary>
+    public TrainingMode Mode { get; set; } = TrainingMode.Lora;
+
+    public int LoraRank { get; set; } = 8;
+    public float LoraAlpha { get; set; } = 16;
+
+    /// <summary>Tokens per training row; longer examples are truncated.</summary>
+    public int SequenceLength { get; set; } = 128;
+
+    /// <summary>ggml threads per job; null divides the cores between the worker's concurrent jobs.</summary>
+    public int? Threads { get; set; }
+
+    /// <summary>Optimiser steps between checkpoints (what a restarted worker resumes from); 0 disables them.</summary>
+    public int CheckpointInterval { get; set; } = 10;
+
+    /// <summary>Measure the eval loss of the untouched base before the first step, so the job shows where it started.</summary>
+    public bool BaselineEvaluation { get; set; } = true;
+}
+
+public sealed class WorkerOptions
+{
+    /// <summary>False runs the API only (e.g. when training runs elsewhere).</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>Jobs this process trains at the same time.</summary>
+    public int Concurrency { get; set; } = 1;
+
+    /// <summary>How long a claim holds without renewal; a job whose worker died is picked up again after it expires.</summary>
+    public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How often an idle worker looks for queued work (new jobs in this process wake it at once).</summary>
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>How often progress is written to the job and announced (eval results are written at once).</summary>
+    public TimeSpan ProgressInterval { get; set; } = TimeSpan.FromSeconds(2);
+}
+
+public sealed class RemoteDatasetOptions
+{
+    /// <summary>Largest remote dataset, in bytes.</summary>
+    public long MaxBytes { get; set; } = 100 * 1024 * 1024;
+
+    /// <summary>Whole-download time limit.</summary>
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>
+    /// Host names or addresses (or CIDR ranges) that https datasets may use although they resolve to loopback,
+    /// private, link-local or metadata addresses. Empty: only public addresses.
+    /// </summary>
+    public List<string> AllowedHosts { get; set; } = [];
+
+    /// <summary>A PEM file of extra trusted root certificates for https datasets (a private CA).</summary>
+    public string? TrustedRootCertificatesPath { get; set; }
+
+    public int MaxRedirects { get; set; } = 3;
+}
+
+public sealed class S3SourceOptions
+{
+    /// <summary>An S3-compatible endpoint (MinIO, Ceph, R2); null uses AWS.</summary>
+    public string? ServiceUrl { get; set; }
+
+    public string? Region { get; set; }
+
+    /// <summary>Static credentials; when absent the AWS SDK's default chain (environment, profile, IAM role) is used.</summary>
+    public string? AccessKey { get; set; }
+
+    public string? SecretKey { get; set; }
+
+    /// <summary>Path-style addressing, which most S3-compatible stores need.</summary>
+    public bool ForcePathStyle { get; set; }
+}
+
+public sealed class GcsSourceOptions
+{
+    /// <summary>A service-account JSON key file; when absent Google's application default credentials are used.</summary>
+    public string? CredentialsPath { get; set; }
+
+    /// <summary>Reads public objects without credentials.</summary>
+    public bool Anonymous { get; set; }
+}
+
+/// <summary>Checks the settings that annotations cannot express, naming the setting.</summary>
+internal sealed class FinetuneOptionsValidator : IValidateOptions<FinetuneOptions>
+{
+    public ValidateOptionsResult Validate(string? name, FinetuneOptions o)
+    {
+        var problems = new List<string>();
+        var l = o.Limits;
+        if (!(l.MinLearningRate > 0 && l.MaxLearningRate >= l.MinLearningRate))
+        {
+            problems.Add("Finetune:Limits: 0 < MinLearningRate <= MaxLearningRate.");
+        }
+
+        if (l.MaxEpochs < 1 || l.MaxBatchSize < 1)
+        {
+            problems.Add("Finetune:Limits: MaxEpochs and MaxBatchSize must be at least 1.");
+        }
+
+        if (l.DefaultLearningRate < l.MinLearningRate || l.DefaultLearningRate > l.MaxLearningRate
+            || l.DefaultEpochs < 1 || l.DefaultEpochs > l.MaxEpochs || l.DefaultBatchSize < 1 || l.DefaultBatchSize > l.MaxBatchSize)
+        {
+            problems.Add("Finetune:Limits: the defaults must lie within the limits.");
+        }
+
+        var t = o.Training;
+        if (t.LoraRank < 1 || t.LoraAlpha <= 0 || t.SequenceLength < 8 || t.Threads is < 1 || t.CheckpointInterval < 0)
+        {
+            problems.Add("Finetune:Training: LoraRank >= 1, LoraAlpha > 0, SequenceLength >= 8, Threads >= 1, CheckpointInterval >= 0.");
+        }
+
+        var w = o.Worker;
+        if (w.Concurrency < 1 || w.LeaseDuration < TimeSpan.FromSeconds(1) || w.PollInterval <= TimeSpan.Zero || w.ProgressInterval <= TimeSpan.Zero)
+        {
+            problems.Add("Finetune:Worker: Concurrency >= 1, LeaseDuration >= 1 s, PollInterval and ProgressInterval positive.");
+        }
+
+        var r = o.RemoteDatasets;
+        if (r.MaxBytes < 1 || r.Timeout <= TimeSpan.Zero || r.MaxRedirects < 0)
+        {
+            problems.Add("Finetune:RemoteDatasets: MaxBytes >= 1, Timeout positive, MaxRedirects >= 0.");
+        }
+
+        foreach (var host in r.AllowedHosts)
+        {
+            if (!HostAllowList.IsValidEntry(host))
+            {
+                problems.Add($"Finetune:RemoteDatasets:AllowedHosts: '{host}' is neither a host name, an address nor a CIDR range.");
+            }
+        }
+
+        foreach (var (id, model) in o.BaseModels.Where(m => m.Value.Enabled))
+        {
+            if (string.IsNullOrWhiteSpace(model.Path))
+            {
+                problems.Add($"Finetune:BaseModels:{id}:Path must name a GGUF file.");
+            }
+        }
+
+        return problems.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(problems);
+    }
+}
