@@ -13,6 +13,7 @@
 #   LLMTUNE_ARTIFACTS_PATH   build into this folder (dotnet --artifacts-path) instead of bin/ and obj/
 #   LLMTUNE_TEST_MONGO       a MongoDB connection string for the store contract tests (else Docker, else skipped)
 #   LLMTUNE_NO_RABBIT=1      do not provide RabbitMQ (the broker tests then skip and say why)
+# When Docker is used, LLMTUNE_TEST_DOCKER=1 is exported for the tests.
 # Extra arguments go to `dotnet test`, e.g. ./test.sh --filter "FullyQualifiedName~Storage".
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
