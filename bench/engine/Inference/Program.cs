@@ -12,7 +12,7 @@ string? temporary = null;
 if (modelPath is null)
 {
     temporary = Path.Combine(Path.GetTempPath(), $"llmtune-bench-{Guid.NewGuid():N}.gguf");
-    var builder = LlamaGgufBuilder.CreateRandom(new RandomLlamaOptions
+    var builder = LlamaGgufBuilder.WriteRandom(temporary, new RandomLlamaOptions
     {
         EmbeddingLength = 256,
         BlockCount = 4,
@@ -26,18 +26,6 @@ if (modelPath is null)
         Seed = 1,
         Name = "bench-random",
     });
-    // Zero the output rows of the control tokens (end tokens included): a random model would otherwise stop at a
-    // random point, and every request should generate exactly --tokens tokens so the levels compare like with like.
-    var e = builder.Weights.Hyperparameters.EmbeddingLength;
-    for (var id = 0; id < builder.Tokenizer.Tokens.Count; id++)
-    {
-        if (builder.Tokenizer.TokenTypes[id] == (int)GgufTokenType.Control)
-        {
-            Array.Clear(builder.Weights.Output!, id * e, e);
-        }
-    }
-
-    builder.Write(temporary);
     modelPath = temporary;
     Console.WriteLine($"model: random llama, {builder.Weights.Hyperparameters.ParameterCount() / 1e6:F2} M parameters (E=256, 4 layers, 4 heads, FFN 704, vocab {builder.Weights.Hyperparameters.VocabSize})");
 }
@@ -136,6 +124,8 @@ static async Task<LevelResult> MeasureAsync(LoadedModel model, int concurrency, 
                 Prompt = $"{client}.{round}: once upon a time",
                 MaxTokens = options.TokensPerRequest,
                 Temperature = 0.8f,
+                // Every request generates exactly --tokens tokens, so the levels compare like with like.
+                IgnoreEndOfGeneration = true,
                 Seed = (uint)(client * 1000 + round),
             });
             lock (ttfts)

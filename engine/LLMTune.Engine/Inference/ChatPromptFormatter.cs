@@ -14,6 +14,7 @@ public static class ChatPromptFormatter
 
     /// <summary>Renders <paramref name="messages"/> and opens the assistant's turn.</summary>
     /// <param name="template">The model's Jinja template or a llama.cpp template name; null means ChatML.</param>
+    /// <exception cref="UnsupportedChatTemplateException">llama.cpp does not recognise the template.</exception>
     public static string Format(string? template, IReadOnlyList<ChatMessage> messages)
     {
         var rendered = new LLamaTemplate(string.IsNullOrEmpty(template) ? ChatMl : template) { AddAssistant = true };
@@ -22,7 +23,29 @@ public static class ChatPromptFormatter
             rendered.Add(RoleName(message.Role), message.Content);
         }
 
-        return Encoding.UTF8.GetString(rendered.Apply());
+        try
+        {
+            return Encoding.UTF8.GetString(rendered.Apply());
+        }
+        catch (LLama.Exceptions.MissingTemplateException e)
+        {
+            throw new UnsupportedChatTemplateException(template ?? ChatMl, e);
+        }
+    }
+
+    /// <summary>Like <see cref="Format"/>, but renders ChatML when llama.cpp does not recognise the template.</summary>
+    public static string FormatOrChatMl(string? template, IReadOnlyList<ChatMessage> messages, out bool usedFallback)
+    {
+        try
+        {
+            usedFallback = false;
+            return Format(template, messages);
+        }
+        catch (UnsupportedChatTemplateException)
+        {
+            usedFallback = true;
+            return Format(ChatMl, messages);
+        }
     }
 
     public static string RoleName(ChatRole role) => role switch

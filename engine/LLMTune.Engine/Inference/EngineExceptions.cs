@@ -48,3 +48,7 @@ public sealed class ModelUnloadedException(string modelId)
 public sealed class ModelLoadException(string message, Exception? inner = null) : EngineException(message, inner);
 
 public sealed class InferenceFailedException(string message) : EngineException(message);
+
+/// <summary>llama.cpp's chat-template support does not recognise a model's template.</summary>
+public sealed class UnsupportedChatTemplateException(string template, Exception? inner = null)
+    : EngineException($"llama.cpp does not recognise the chat template '{(template.Length > 80 ? template[..80] + "…" : template)}'.", inner);

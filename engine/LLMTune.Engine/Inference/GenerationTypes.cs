@@ -39,6 +39,12 @@ public sealed record GenerationRequest
     /// <summary>Sampling seed; the same seed, prompt and settings give the same text when run alone.</summary>
     public uint? Seed { get; init; }
 
+    /// <summary>
+    /// Never sample end-of-generation tokens, so only maxTokens, a stop sequence or the context ends the text
+    /// (fixed-length generation for benchmarks and load tests, like vLLM's ignore_eos).
+    /// </summary>
+    public bool IgnoreEndOfGeneration { get; init; }
+
     /// <summary>The LoRA variant of the model to use; null is the base model.</summary>
     public string? Variant { get; init; }
 

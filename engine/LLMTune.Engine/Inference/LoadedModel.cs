@@ -25,11 +25,14 @@ public sealed class LoadedModel : IAsyncDisposable
     private readonly Lock _gate = new();
     private readonly string? _chatTemplate;
     private readonly Lazy<GgufFile> _ggufHeader;
+    private readonly Lazy<LLamaToken[]> _endOfGenerationTokens;
     private bool _disposed;
 
     private LoadedModel(string id, ModelLoadOptions options, LLamaWeights weights, ILogger logger)
     {
         _ggufHeader = new Lazy<GgufFile>(() => GgufFile.Read(options.Path));
+        _endOfGenerationTokens = new Lazy<LLamaToken[]>(() =>
+            Enumerable.Range(0, weights.Vocab.Count).Select(i => (LLamaToken)i).Where(t => t.IsEndOfGeneration(weights.Vocab)).ToArray());
         Id = id;
         _options = options;
         _weights = weights;
@@ -177,8 +180,22 @@ public sealed class LoadedModel : IAsyncDisposable
         return decoder.Read();
     }
 
-    /// <summary>The prompt text for <paramref name="messages"/> under this model's chat template (ChatML when it has none).</summary>
-    public string FormatChat(IReadOnlyList<ChatMessage> messages) => ChatPromptFormatter.Format(_chatTemplate, messages);
+    /// <summary>
+    /// The prompt text for <paramref name="messages"/> under this model's chat template; ChatML when it has none, or
+    /// when llama.cpp does not recognise it (logged once).
+    /// </summary>
+    public string FormatChat(IReadOnlyList<ChatMessage> messages)
+    {
+        var prompt = ChatPromptFormatter.FormatOrChatMl(_chatTemplate, messages, out var usedFallback);
+        if (usedFallback && Interlocked.Exchange(ref _templateFallbackLogged, 1) == 0)
+        {
+            _logger.LogWarning("llama.cpp does not recognise the chat template of {Model}; using ChatML", Id);
+        }
+
+        return prompt;
+    }
+
+    private int _templateFallbackLogged;
 
     public GeneratorStats GetStats(string? variant = null) => GetGenerator(variant).Stats;
 
@@ -414,9 +431,15 @@ public sealed class LoadedModel : IAsyncDisposable
         return maxTokens ?? ContextLength - promptTokens;
     }
 
-    private static SafeLLamaSamplerChainHandle CreateSampler(GenerationRequest request)
+    private SafeLLamaSamplerChainHandle CreateSampler(GenerationRequest request)
     {
         var chain = SafeLLamaSamplerChainHandle.Create(LLamaSamplerChainParams.Default());
+        if (request.IgnoreEndOfGeneration)
+        {
+            var bans = _endOfGenerationTokens.Value.Select(t => new LLamaLogitBias { Token = t, Bias = float.NegativeInfinity }).ToArray();
+            chain.AddLogitBias(_weights.Vocab.Count, bans);
+        }
+
         if (request.Temperature <= 0)
         {
             chain.AddGreedySampler();

@@ -55,6 +55,21 @@ public sealed class GenerationTests
     }
 
     [Fact]
+    public async Task IgnoreEndOfGeneration_runs_to_maxTokens_where_the_model_would_stop()
+    {
+        await using var host = await LoadedTestModel.LoadAsync(TestModels.SmallPath);
+        var request = new GenerationRequest { Prompt = "The quick brown fox", MaxTokens = 120, Temperature = 0 };
+
+        var stopped = await host.Model.CompleteAsync(request, Ct);
+        var forced = await host.Model.CompleteAsync(request with { IgnoreEndOfGeneration = true }, Ct);
+
+        Assert.Equal(FinishReason.Stop, stopped.FinishReason);
+        Assert.Equal(FinishReason.Length, forced.FinishReason);
+        Assert.Equal(120, forced.CompletionTokens);
+        Assert.StartsWith(stopped.Text, forced.Text);
+    }
+
+    [Fact]
     public async Task A_stop_sequence_ends_the_generation_and_is_not_in_the_text()
     {
         await using var host = await LoadedTestModel.LoadAsync(TestModels.SmallPath);
@@ -205,6 +220,16 @@ public sealed class GenerationTests
 
         Assert.True(host.Model.Summary.HasChatTemplate);
         Assert.Equal("<start_of_turn>user\nHello<end_of_turn>\n<start_of_turn>model\n", prompt);
+    }
+
+    [Fact]
+    public async Task A_template_llama_cpp_does_not_recognise_falls_back_to_ChatML()
+    {
+        var (path, _) = TestModels.Get("odd-template", TestModels.Small with { ChatTemplate = "{{ messages | custom_filter }}", Name = "test-odd-template" });
+        await using var host = await LoadedTestModel.LoadAsync(path);
+
+        Assert.Throws<UnsupportedChatTemplateException>(() => ChatPromptFormatter.Format("{{ messages | custom_filter }}", [ChatMessage.User("Hi")]));
+        Assert.Equal("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n", host.Model.FormatChat([ChatMessage.User("Hi")]));
     }
 
     internal static async Task<List<GeneratedToken>> Tokens(LoadedModel model, GenerationRequest request)
