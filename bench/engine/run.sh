@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Engine benchmarks: builds each in Release and runs it. Arguments go to the inference benchmark
-# (--model path.gguf, --concurrency 1,4,8, --tokens 128, --seconds 4, --rounds 3, --threads N).
+# (--model path.gguf or --random (default: models/llmtune-tiny.gguf when present), --concurrency 1,4,8, --tokens 128, --seconds 4, --rounds 3, --threads N).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ARTIFACTS="${LLMTUNE_BENCH_ARTIFACTS:-$PWD/artifacts/bench}"

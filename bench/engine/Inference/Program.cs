@@ -7,7 +7,7 @@ using LLMTune.Engine.Gguf;
 using LLMTune.Engine.Inference;
 
 var options = BenchOptions.Parse(args);
-var modelPath = options.ModelPath ?? (File.Exists(BenchOptions.TinyModelPath) ? BenchOptions.TinyModelPath : null);
+var modelPath = options.ModelPath ?? (!options.Random && File.Exists(BenchOptions.TinyModelPath) ? BenchOptions.TinyModelPath : null);
 string? temporary = null;
 if (modelPath is null)
 {
@@ -148,7 +148,7 @@ static async Task<LevelResult> MeasureAsync(LoadedModel model, int concurrency, 
 
 internal sealed record LevelResult(int Concurrency, double TokensPerSecond, double TokensPerCpuSecond, double TtftMeanMs, double TtftP95Ms, int Requests);
 
-internal sealed record BenchOptions(string? ModelPath, int[] Concurrency, int TokensPerRequest, double Seconds, int Threads, int Rounds, bool UnifiedKv = false)
+internal sealed record BenchOptions(string? ModelPath, int[] Concurrency, int TokensPerRequest, double Seconds, int Threads, int Rounds, bool UnifiedKv = false, bool Random = false)
 {
     public const string TinyModelPath = "models/llmtune-tiny.gguf";
 
@@ -166,9 +166,10 @@ internal sealed record BenchOptions(string? ModelPath, int[] Concurrency, int To
                 "--seconds" => options with { Seconds = double.Parse(Next(), CultureInfo.InvariantCulture) },
                 "--threads" => options with { Threads = int.Parse(Next(), CultureInfo.InvariantCulture) },
                 "--unified-kv" => options with { UnifiedKv = true },
+                "--random" => options with { Random = true },
                 "--rounds" => options with { Rounds = int.Parse(Next(), CultureInfo.InvariantCulture) },
                 "--help" or "-h" => throw new ArgumentException(
-                    "usage: [--model path.gguf] [--concurrency 1,4,8] [--tokens 128] [--seconds 4] [--rounds 3] [--threads N] [--unified-kv]"),
+                    "usage: [--model path.gguf] [--concurrency 1,4,8] [--tokens 128] [--seconds 4] [--rounds 3] [--threads N] [--unified-kv] [--random]"),
                 _ => throw new ArgumentException($"Unknown argument {args[i]}."),
             };
         }
