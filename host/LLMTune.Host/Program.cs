@@ -7,6 +7,7 @@ var root = new RootCommand("LLMTune: self-hostable LLM inference and fine-tuning
 {
     ServeCommand.Create(),
     AdminCommands.Create(),
+    ModelCommands.Create(),
 };
 
 // `llmtune` with no command serves everything, like `llmtune serve --target all`.
