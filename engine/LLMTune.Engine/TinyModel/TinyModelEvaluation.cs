@@ -1,7 +1,5 @@
 using System.Text;
-using LLama;
-using LLama.Common;
-using LLama.Native;
+using LLMTune.Engine.Inference;
 
 namespace LLMTune.Engine.TinyModel;
 
@@ -47,8 +45,8 @@ public sealed record TinyEvaluationOptions
 }
 
 /// <summary>
-/// Answers prompts with greedy decoding through llama.cpp (LLamaSharp), the prompt rendered by the chat template stored
-/// in the GGUF, and scores exact matches of the trimmed answer per family.
+/// Answers prompts with greedy decoding through the engine's inference (llama.cpp via LLamaSharp), the prompt rendered by
+/// the chat template stored in the GGUF, and scores exact matches of the trimmed answer per family.
 /// </summary>
 public static class TinyModelEvaluation
 {
@@ -56,59 +54,33 @@ public static class TinyModelEvaluation
     {
         options ??= new TinyEvaluationOptions();
         var examples = options.Examples ?? TinyModelRecipe.GenerateCorpus(options.Recipe ?? new TinyModelRecipeOptions()).HeldOut;
-        // LLamaSharp's calls are synchronous native work; run them off the caller's thread.
-        return Task.Run(() => Evaluate(modelPath, examples, options, cancellationToken), cancellationToken);
+        return EvaluateAsync(modelPath, examples, options, cancellationToken);
     }
 
-    private static TinyEvaluationReport Evaluate(string modelPath, IReadOnlyList<TinyExample> examples, TinyEvaluationOptions options, CancellationToken cancellationToken)
+    private static async Task<TinyEvaluationReport> EvaluateAsync(string modelPath, IReadOnlyList<TinyExample> examples, TinyEvaluationOptions options,
+        CancellationToken cancellationToken)
     {
-        var parameters = new ModelParams(modelPath)
+        // The engine's own inference path, as the served model uses it; one sequence at a time so the greedy
+        // answers do not depend on how requests happen to be batched together.
+        await using var manager = new ModelManager();
+        var model = await manager.LoadAsync("llmtune-tiny-evaluation", new ModelLoadOptions
         {
-            ContextSize = 256,
-            BatchSize = 256,
+            Path = modelPath,
+            ContextLength = 256,
             Threads = options.Threads,
-            GpuLayerCount = 0,
-        };
-        using var weights = LLamaWeights.LoadFromFile(parameters);
-        using var context = weights.CreateContext(parameters);
-        var vocab = weights.NativeHandle.Vocab;
-        var batch = new LLamaBatch();
-        var answers = new List<EvaluatedAnswer>(examples.Count);
-        var pieceBuffer = new byte[64];
+            MaxConcurrentSequences = 1,
+        }, cancellationToken).ConfigureAwait(false);
 
+        var answers = new List<EvaluatedAnswer>(examples.Count);
         foreach (var example in examples)
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            var template = new LLamaTemplate(weights) { AddAssistant = true };
-            template.Add("user", example.Prompt);
-            var prompt = Encoding.UTF8.GetString(template.Apply());
-            var tokens = weights.NativeHandle.Tokenize(prompt, vocab.ShouldAddBOS, true, Encoding.UTF8);
-
-            context.NativeHandle.MemoryClear(true);
-            batch.Clear();
-            for (var i = 0; i < tokens.Length; i++)
+            var result = await model.CompleteAsync(new GenerationRequest
             {
-                batch.Add(tokens[i], i, LLamaSeqId.Zero, i == tokens.Length - 1);
-            }
-            var position = tokens.Length;
-            var generated = new List<byte>();
-            for (var step = 0; step < options.MaxAnswerTokens && position < parameters.ContextSize; step++)
-            {
-                if (context.NativeHandle.Decode(batch) != DecodeResult.Ok)
-                {
-                    throw new InvalidOperationException($"llama.cpp could not decode the prompt '{example.Prompt}'.");
-                }
-                var next = ArgMax(context.NativeHandle.GetLogitsIth(batch.TokenCount - 1));
-                if (next.IsEndOfGeneration(vocab) || next.IsControl(vocab))
-                {
-                    break;
-                }
-                var length = weights.NativeHandle.TokenToSpan(next, pieceBuffer, 0, false);
-                generated.AddRange(pieceBuffer.AsSpan(0, (int)length).ToArray());
-                batch.Clear();
-                batch.Add(next, position++, LLamaSeqId.Zero, true);
-            }
-            var text = Encoding.UTF8.GetString(generated.ToArray()).Trim();
+                Messages = [ChatMessage.User(example.Prompt)],
+                Temperature = 0,
+                MaxTokens = options.MaxAnswerTokens,
+            }, cancellationToken).ConfigureAwait(false);
+            var text = result.Text.Trim();
             answers.Add(new EvaluatedAnswer(example, text, string.Equals(text, example.Answer, StringComparison.Ordinal)));
         }
 
@@ -117,19 +89,5 @@ public static class TinyModelEvaluation
             .Select(g => new FamilyAccuracy(g.Key, g.Count(a => a.Correct), g.Count()))
             .ToList();
         return new TinyEvaluationReport(families, answers);
-    }
-
-    // Greedy decoding; ties go to the lowest id so the result does not depend on a sampler's ordering.
-    private static LLamaToken ArgMax(Span<float> logits)
-    {
-        var best = 0;
-        for (var i = 1; i < logits.Length; i++)
-        {
-            if (logits[i] > logits[best])
-            {
-                best = i;
-            }
-        }
-        return (LLamaToken)best;
     }
 }
