@@ -22,6 +22,7 @@ public sealed class LoadedModel : IAsyncDisposable
     private readonly Dictionary<string, IReadOnlyList<LoraAdapterReference>> _variantAdapters = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (LoraAdapter Adapter, int Users)> _adapters = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _lifecycle = new(1, 1);
+    private readonly ReaderWriterLockSlim _weightsInUse = new(LockRecursionPolicy.SupportsRecursion);
     private readonly Lock _gate = new();
     private readonly string? _chatTemplate;
     private readonly Lazy<GgufFile> _ggufHeader;
@@ -118,6 +119,7 @@ public sealed class LoadedModel : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(request);
         request.Validate();
+        using var weights = UseWeights();
         var generator = GetGenerator(request.Variant);
         var prompt = TokenizePrompt(request);
         var maxTokens = CheckContext(prompt.Length, request.MaxTokens);
@@ -155,6 +157,7 @@ public sealed class LoadedModel : IAsyncDisposable
     /// </summary>
     public Task<float[]> GetNextTokenLogitsAsync(string prompt, string? variant = null, CancellationToken cancellationToken = default)
     {
+        using var weights = UseWeights();
         var generator = GetGenerator(variant);
         var tokens = Tokenize(prompt, addBos: _weights.Vocab.ShouldAddBOS);
         CheckContext(tokens.Length, 1);
@@ -164,6 +167,7 @@ public sealed class LoadedModel : IAsyncDisposable
     /// <summary>Tokenizes text with the model's vocabulary (special tokens such as <c>&lt;|im_start|&gt;</c> are parsed).</summary>
     public int[] Tokenize(string text, bool addBos = false)
     {
+        using var weights = UseWeights();
         var tokens = _weights.NativeHandle.Tokenize(text, addBos, special: true, Encoding.UTF8);
         return Array.ConvertAll(tokens, t => (int)t);
     }
@@ -171,6 +175,7 @@ public sealed class LoadedModel : IAsyncDisposable
     /// <summary>The text of <paramref name="tokens"/> (control tokens render as nothing).</summary>
     public string Detokenize(IEnumerable<int> tokens)
     {
+        using var weights = UseWeights();
         var decoder = new StreamingTokenDecoder(Encoding.UTF8, _weights);
         foreach (var token in tokens)
         {
@@ -325,10 +330,10 @@ public sealed class LoadedModel : IAsyncDisposable
                 return;
             }
 
-            _disposed = true;
             BatchedGenerator[] generators;
             lock (_gate)
             {
+                _disposed = true;
                 generators = _generators.Values.ToArray();
                 _generators.Clear();
                 _variantAdapters.Clear();
@@ -341,7 +346,17 @@ public sealed class LoadedModel : IAsyncDisposable
             }
 
             _adapters.Clear();
-            _weights.Dispose();
+
+            // Callers still tokenizing on the weights finish first: freeing them under a caller is a native crash.
+            _weightsInUse.EnterWriteLock();
+            try
+            {
+                _weights.Dispose();
+            }
+            finally
+            {
+                _weightsInUse.ExitWriteLock();
+            }
         }
         finally
         {
@@ -524,6 +539,24 @@ public sealed class LoadedModel : IAsyncDisposable
 
     private static void ApplyAdapters(LLamaContext context, List<(LoraAdapter Adapter, float Scale)> adapters) =>
         context.NativeHandle.SetLoraAdapters(adapters.ToArray().AsSpan());
+
+    /// <summary>Holds the weights alive for a caller's synchronous use (tokenizing); throws once the model is unloaded.</summary>
+    private WeightsLease UseWeights()
+    {
+        _weightsInUse.EnterReadLock();
+        if (_disposed)
+        {
+            _weightsInUse.ExitReadLock();
+            throw new ModelUnloadedException(Id);
+        }
+
+        return new WeightsLease(_weightsInUse);
+    }
+
+    private readonly struct WeightsLease(ReaderWriterLockSlim gate) : IDisposable
+    {
+        public void Dispose() => gate.ExitReadLock();
+    }
 
     private void ThrowIfDisposed()
     {
