@@ -32,6 +32,8 @@ public sealed class BusTests(RabbitMqBroker broker) : IClassFixture<RabbitMqBrok
 
     private static async Task AssertDelivered(ModuleHost publisher, ModuleHost consumer)
     {
+        // The bus starts in the background; publishing before the consumer's queue is bound would drop the event.
+        await Eventually.True(async () => await Ready(consumer) == "Healthy", TimeSpan.FromSeconds(90), "the consumer's bus to be ready");
         var completed = new TrainingCompleted(
             "ws_bus", $"req_{Guid.NewGuid():N}", DateTimeOffset.UtcNow, "job_1", "llmtune/tiny", "file:///artifacts/job_1.gguf", "lora");
         await publisher.Services.GetRequiredService<IBus>().Publish(completed, TestContext.Current.CancellationToken);
@@ -39,14 +41,15 @@ public sealed class BusTests(RabbitMqBroker broker) : IClassFixture<RabbitMqBrok
         var received = consumer.Services.GetRequiredService<Received>();
         var got = await Eventually.Get(
             () => Task.FromResult(received.Events.FirstOrDefault(e => e.CorrelationId == completed.CorrelationId)),
-            e => e is not null, TimeSpan.FromSeconds(30), "the TrainingCompleted event");
+            e => e is not null, TimeSpan.FromSeconds(60), "the TrainingCompleted event");
         Assert.Equal(completed, got);
     }
 
     private static async Task<string?> Ready(ModuleHost host)
     {
         using var client = new HttpClient { BaseAddress = host.Address };
-        var json = System.Text.Json.JsonDocument.Parse(await client.GetStringAsync("/readyz"));
+        using var response = await client.GetAsync("/readyz"); // 503 while unhealthy, with the same body
+        var json = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync());
         return json.RootElement.GetProperty("status").GetString();
     }
 
