@@ -23,6 +23,8 @@ public sealed class InferenceHost : IAsyncLifetime
 
     public PublishedEvents Events { get; } = new();
 
+    public ConsumedMessages Consumed { get; } = new();
+
     public string Key => Host.InitialKey;
 
     public static Dictionary<string, string?> LocalModelSettings()
@@ -56,6 +58,7 @@ public sealed class InferenceHost : IAsyncLifetime
         settings["Admin:OperatorToken"] = OperatorToken;
         Host = await TestHost.StartAsync(settings: settings);
         Host.Services.GetRequiredService<IBus>().ConnectPublishObserver(Events);
+        Host.Services.GetRequiredService<IBus>().ConnectConsumeObserver(Consumed);
     }
 
     public ValueTask DisposeAsync() => Host.DisposeAsync();

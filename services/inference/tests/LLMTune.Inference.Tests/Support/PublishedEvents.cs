@@ -20,3 +20,25 @@ public sealed class PublishedEvents : IPublishObserver
 
     public Task PublishFault<T>(PublishContext<T> context, Exception exception) where T : class => Task.CompletedTask;
 }
+
+/// <summary>Every message the host's consumers finished handling (successfully or not).</summary>
+public sealed class ConsumedMessages : IConsumeObserver
+{
+    private readonly ConcurrentQueue<object> _messages = new();
+
+    public IReadOnlyList<T> Of<T>() where T : class => _messages.OfType<T>().ToList();
+
+    public Task PreConsume<T>(ConsumeContext<T> context) where T : class => Task.CompletedTask;
+
+    public Task PostConsume<T>(ConsumeContext<T> context) where T : class
+    {
+        _messages.Enqueue(context.Message);
+        return Task.CompletedTask;
+    }
+
+    public Task ConsumeFault<T>(ConsumeContext<T> context, Exception exception) where T : class
+    {
+        _messages.Enqueue(context.Message);
+        return Task.CompletedTask;
+    }
+}
