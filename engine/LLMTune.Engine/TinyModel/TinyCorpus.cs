@@ -6,6 +6,7 @@ public sealed record TinyExample(string Family, string Prompt, string Answer);
 /// <summary>Settings for <see cref="TinyCorpus.Generate"/>.</summary>
 public sealed record TinyCorpusOptions
 {
+    /// <summary>Seeds the draw of training exchanges and the pick of held-out prompts (the recipe sets it to its own seed).</summary>
     public int Seed { get; init; } = 1234;
 
     /// <summary>How many training exchanges to draw (with repetition) from the training combinations.</summary>
