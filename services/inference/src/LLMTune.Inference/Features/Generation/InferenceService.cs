@@ -42,11 +42,13 @@ public sealed class InferenceService(
     /// Starts the call. Everything that can still be an HTTP error (context too long, busy, upstream down) is thrown
     /// here as <see cref="InferenceException"/> or <see cref="UpstreamFailureException"/>, before any response byte.
     /// </summary>
-    public async Task<ModelCall> StartAsync(ServedModel model, InferenceInput input, bool stream, CancellationToken requestAborted)
+    public async Task<ModelCall> StartAsync(ServedModel model, InferenceInput input, bool stream, HttpContext http)
     {
+        var requestId = http.TraceIdentifier;
+        var requestAborted = http.RequestAborted;
         try
         {
-            return await StartOnAsync(model, input, stream, requestAborted).ConfigureAwait(false);
+            return await StartOnAsync(model, input, stream, requestId, requestAborted).ConfigureAwait(false);
         }
         catch (UpstreamFailureException failure) when (failure.IsAvailabilityFailure && model.Fallbacks.Count > 0)
         {
@@ -60,7 +62,7 @@ public sealed class InferenceService(
                 try
                 {
                     logger.LogWarning("Model {Model} failed ({Code}); falling back to {Fallback}", model.Id, failure.Code, fallbackId);
-                    return await StartOnAsync(fallback, input, stream, requestAborted).ConfigureAwait(false);
+                    return await StartOnAsync(fallback, input, stream, requestId, requestAborted).ConfigureAwait(false);
                 }
                 catch (UpstreamFailureException next) when (next.IsAvailabilityFailure)
                 {
@@ -76,10 +78,10 @@ public sealed class InferenceService(
         }
     }
 
-    private async Task<ModelCall> StartOnAsync(ServedModel model, InferenceInput input, bool stream, CancellationToken requestAborted) => model switch
+    private async Task<ModelCall> StartOnAsync(ServedModel model, InferenceInput input, bool stream, string requestId, CancellationToken requestAborted) => model switch
     {
         LocalServedModel local => StartLocal(local, input, requestAborted),
-        UpstreamServedModel upstream => await UpstreamModelCall.StartAsync(model.Id, upstream.Endpoint, input, stream, requestAborted).ConfigureAwait(false),
+        UpstreamServedModel upstream => await UpstreamModelCall.StartAsync(model.Id, upstream.Endpoint, input, stream, requestId, requestAborted).ConfigureAwait(false),
         _ => throw new InvalidOperationException($"Unknown model kind {model.GetType().Name}."),
     };
 

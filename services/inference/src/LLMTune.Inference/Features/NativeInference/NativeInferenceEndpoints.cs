@@ -68,7 +68,7 @@ public static class NativeInferenceEndpoints
             Prompt = InferenceService.PrefersChat(model) ? null : prompt,
         };
         var stream = request.Stream == true;
-        var call = await inference.StartAsync(model, input, stream, http.RequestAborted);
+        var call = await inference.StartAsync(model, input, stream, http);
         await using var session = meter.Begin(http, call, startedAt, stream);
         if (!stream)
         {

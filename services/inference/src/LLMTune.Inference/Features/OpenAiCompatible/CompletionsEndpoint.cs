@@ -23,7 +23,7 @@ public static class CompletionsEndpoint
 
         var model = await inference.ResolveAsync(request.Model, http.User.WorkspaceIdOf(), "model", http.RequestAborted);
         var stream = request.Stream == true;
-        var call = await inference.StartAsync(model, input, stream, http.RequestAborted);
+        var call = await inference.StartAsync(model, input, stream, http);
         await using var session = meter.Begin(http, call, startedAt, stream);
         var id = "cmpl-" + Base62.Random(24);
         var created = time.GetUtcNow().ToUnixTimeSeconds();

@@ -41,7 +41,8 @@ public sealed class UpstreamEndpoint
 
     /// <summary>POSTs <paramref name="body"/> to <paramref name="path"/> (relative to the base URL) through the pipeline.</summary>
     /// <exception cref="UpstreamFailureException">The upstream failed, timed out, or its circuit is open.</exception>
-    public async Task<HttpResponseMessage> PostAsync(string path, JsonObject body, bool stream, CancellationToken cancellationToken)
+    /// <param name="requestId">Our request id, sent as <c>x-request-id</c> so both sides' logs (and an LLMTune upstream's metering) line up.</param>
+    public async Task<HttpResponseMessage> PostAsync(string path, JsonObject body, bool stream, string requestId, CancellationToken cancellationToken)
     {
         var payload = body.ToJsonString();
         var url = new Uri(Options.BaseUrl!.AbsoluteUri.TrimEnd('/') + "/" + path);
@@ -60,6 +61,7 @@ public sealed class UpstreamEndpoint
                     request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _apiKey);
                 }
 
+                request.Headers.TryAddWithoutValidation("x-request-id", requestId);
                 if (stream)
                 {
                     request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("text/event-stream"));

@@ -37,7 +37,7 @@ internal sealed class UpstreamModelCall : ModelCall
     public override string Model => _model;
 
     /// <summary>Sends the request; failures before the first byte reached the client surface here as <see cref="UpstreamFailureException"/>.</summary>
-    public static async Task<UpstreamModelCall> StartAsync(string modelId, UpstreamEndpoint endpoint, InferenceInput input, bool stream, CancellationToken cancellationToken)
+    public static async Task<UpstreamModelCall> StartAsync(string modelId, UpstreamEndpoint endpoint, InferenceInput input, bool stream, string requestId, CancellationToken cancellationToken)
     {
         var chat = input.Messages is not null;
         var body = new JsonObject { ["model"] = endpoint.UpstreamModel };
@@ -77,7 +77,7 @@ internal sealed class UpstreamModelCall : ModelCall
             body["stream_options"] = new JsonObject { ["include_usage"] = true };
         }
 
-        var response = await endpoint.PostAsync(chat ? "chat/completions" : "completions", body, stream, cancellationToken).ConfigureAwait(false);
+        var response = await endpoint.PostAsync(chat ? "chat/completions" : "completions", body, stream, requestId, cancellationToken).ConfigureAwait(false);
         var call = new UpstreamModelCall(modelId, endpoint, chat, response);
         if (!stream)
         {
