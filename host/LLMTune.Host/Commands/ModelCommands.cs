@@ -18,7 +18,7 @@ public static class ModelCommands
     {
         var output = new Option<string>("--output", "-o") { Description = "Where to write the GGUF.", DefaultValueFactory = _ => Path.Combine("models", "llmtune-tiny.gguf") };
         var seed = new Option<int>("--seed") { Description = "Seed for the corpus, vocabulary, initialisation and data order; the same seed (and threads) rebuilds the same file.", DefaultValueFactory = _ => new TinyModelRecipeOptions().Seed };
-        var threads = new Option<int>("--threads") { Description = "Training threads (part of what makes a build reproducible).", DefaultValueFactory = _ => new TinyModelRecipeOptions().Threads };
+        var threads = new Option<int>("--threads") { Description = "Training threads (speed only: the same seed gives the same file with any thread count).", DefaultValueFactory = _ => new TinyModelRecipeOptions().Threads };
         var steps = new Option<int?>("--max-steps") { Description = "Stop training after this many steps (a quick, weaker build)." };
         var noEval = new Option<bool>("--no-eval") { Description = "Skip the held-out evaluation at the end." };
         var command = new Command("build-tiny", "Build models/llmtune-tiny.gguf from scratch: synthetic corpus, BPE vocabulary, random init, pre-training, held-out evaluation.")
