@@ -44,6 +44,9 @@ public sealed class InferenceModule : IServiceModule
         // RemoveAllResilienceHandlers is marked experimental (EXTEXP0001); it is the documented way to opt one client out.
 #pragma warning disable EXTEXP0001
         services.AddHttpClient(UpstreamEndpoint.HttpClientName, client => client.Timeout = Timeout.InfiniteTimeSpan)
+            // A stream dropped half-way (our client left) must close the upstream connection at once, so the upstream
+            // stops generating; by default the handler would first drain up to 1 MB to reuse the connection.
+            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { MaxResponseDrainSize = 0, PooledConnectionLifetime = TimeSpan.FromMinutes(5) })
             .RemoveAllResilienceHandlers();
 #pragma warning restore EXTEXP0001
 

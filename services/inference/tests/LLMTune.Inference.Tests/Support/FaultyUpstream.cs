@@ -16,7 +16,7 @@ namespace LLMTune.Inference.Tests.Support;
 public sealed class FaultyUpstream : IAsyncDisposable
 {
     private readonly WebApplication _app;
-    private readonly HttpClient _forward = new() { Timeout = Timeout.InfiniteTimeSpan };
+    private readonly HttpClient _forward = new(new SocketsHttpHandler { MaxResponseDrainSize = 0 }) { Timeout = Timeout.InfiniteTimeSpan };
     private readonly Uri _target;
     private int _requests;
     private int _failNext;

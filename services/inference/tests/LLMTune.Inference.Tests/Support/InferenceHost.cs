@@ -10,7 +10,7 @@ namespace LLMTune.Inference.Tests.Support;
 /// <summary>
 /// The real host (gateway auth + inference) shared by the test classes, serving the test models:
 /// <c>llmtune/tiny</c> (the bundled model once built, the small random model until then), <c>test/small</c>,
-/// <c>test/stream</c> (for disconnects, so no other test touches its slots) and <c>test/busy</c> (one slot, no queue).
+/// <c>test/stream</c> (a wider model for disconnects, so no other test touches its slots) and <c>test/busy</c> (one slot, no queue).
 /// </summary>
 public sealed class InferenceHost : IAsyncLifetime
 {
@@ -34,7 +34,7 @@ public sealed class InferenceHost : IAsyncLifetime
             [$"Inference:Models:{Small}:Path"] = TestModels.SmallPath,
             [$"Inference:Models:{Small}:Threads"] = "1",
             [$"Inference:Models:{Small}:ContextLength"] = "512",
-            [$"Inference:Models:{Stream}:Path"] = TestModels.SmallPath,
+            [$"Inference:Models:{Stream}:Path"] = TestModels.LongPath,
             [$"Inference:Models:{Stream}:Threads"] = "1",
             [$"Inference:Models:{Stream}:MaxConcurrency"] = "2",
             [$"Inference:Models:{Busy}:Path"] = TestModels.SmallPath,

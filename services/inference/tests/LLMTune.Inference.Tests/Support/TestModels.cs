@@ -19,6 +19,25 @@ public static class TestModels
         Name = "test-small",
     }));
 
+    private static readonly Lazy<string> LongModel = new(() => Write("long", new RandomLlamaOptions
+    {
+        EmbeddingLength = 256,
+        BlockCount = 4,
+        HeadCount = 8,
+        HeadCountKv = 4,
+        FeedForwardLength = 512,
+        ContextLength = 2048,
+        Seed = 11,
+        InitStd = 0.2f,
+        Name = "test-long",
+    }).Path);
+
+    /// <summary>
+    /// A wider model (E=256, 4 layers, 2048-token context) for disconnect tests: a long generation on it lasts
+    /// seconds, far longer than a hang-up takes to travel through the servers in between.
+    /// </summary>
+    public static string LongPath => LongModel.Value;
+
     /// <summary>The bundled model when it has been built (copied next to the tests by the host project), else null.</summary>
     public static string? Bundled =>
         File.Exists(Path.Combine(AppContext.BaseDirectory, InferenceOptions.BundledModelPath))

@@ -41,7 +41,10 @@ public sealed class InferenceSession : IAsyncDisposable
         }
 
         await Call.DisposeAsync().ConfigureAwait(false);
-        await _meter.PublishAsync(_http, Call.Snapshot(), ElapsedMs, _streamed).ConfigureAwait(false);
+        var outcome = Call.Snapshot();
+        var latencyMs = ElapsedMs;
+        // Metering is off the response path: it runs once the response is complete (or the client has gone).
+        _http.Response.OnCompleted(() => _meter.PublishAsync(_http, outcome, latencyMs, _streamed));
     }
 }
 

@@ -11,6 +11,7 @@ internal static class ServerSentEvents
 {
     private static readonly byte[] DataPrefix = "data: "u8.ToArray();
     private static readonly byte[] EventEnd = "\n\n"u8.ToArray();
+    private const int MaxUnflushedEvents = 8;
 
     public static async Task StartAsync(HttpResponse response)
     {
@@ -22,7 +23,8 @@ internal static class ServerSentEvents
         await response.StartAsync(response.HttpContext.RequestAborted).ConfigureAwait(false);
     }
 
-    public static async Task WriteAsync<T>(HttpResponse response, T value, JsonSerializerOptions options, string? eventName = null)
+    /// <summary>Writes one event; <paramref name="flush"/> false leaves it buffered for <see cref="RelayAsync"/> to flush.</summary>
+    public static async Task WriteAsync<T>(HttpResponse response, T value, JsonSerializerOptions options, string? eventName = null, bool flush = true)
     {
         var writer = response.BodyWriter;
         if (eventName is not null)
@@ -37,7 +39,10 @@ internal static class ServerSentEvents
         }
 
         writer.Write(EventEnd);
-        await writer.FlushAsync(response.HttpContext.RequestAborted).ConfigureAwait(false);
+        if (flush)
+        {
+            await writer.FlushAsync(response.HttpContext.RequestAborted).ConfigureAwait(false);
+        }
     }
 
     public static async Task WriteRawAsync(HttpResponse response, string data)
@@ -60,9 +65,29 @@ internal static class ServerSentEvents
     {
         try
         {
-            await foreach (var text in call.StreamAsync(http.RequestAborted).ConfigureAwait(false))
+            var tokens = call.StreamAsync(http.RequestAborted).GetAsyncEnumerator(http.RequestAborted);
+            await using (tokens.ConfigureAwait(false))
             {
-                await delta(text).ConfigureAwait(false);
+                var unflushed = 0;
+                while (true)
+                {
+                    // Events are flushed when the next piece is not ready yet (nothing waits in the buffer while the
+                    // model works) or when a few have piled up (a reader that lags still gets a steady stream).
+                    var next = tokens.MoveNextAsync();
+                    if (unflushed > 0 && (!next.IsCompleted || unflushed >= MaxUnflushedEvents))
+                    {
+                        await http.Response.BodyWriter.FlushAsync(http.RequestAborted).ConfigureAwait(false);
+                        unflushed = 0;
+                    }
+
+                    if (!await next.ConfigureAwait(false))
+                    {
+                        break;
+                    }
+
+                    await delta(tokens.Current).ConfigureAwait(false);
+                    unflushed++;
+                }
             }
 
             await end(await call.CompleteAsync(http.RequestAborted).ConfigureAwait(false)).ConfigureAwait(false);

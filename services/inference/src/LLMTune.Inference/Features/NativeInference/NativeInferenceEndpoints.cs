@@ -80,7 +80,7 @@ public static class NativeInferenceEndpoints
         await ServerSentEvents.RelayAsync(
             http,
             call,
-            delta => ServerSentEvents.WriteAsync(http.Response, new NativeDelta(delta), json, "delta"),
+            delta => ServerSentEvents.WriteAsync(http.Response, new NativeDelta(delta), json, "delta", flush: false),
             outcome => ServerSentEvents.WriteAsync(http.Response,
                 new NativeDone(outcome.Text, outcome.CompletionTokens, outcome.Model, session.ElapsedMs, outcome.FinishReason, request.Metadata), json, "done"),
             error => ServerSentEvents.WriteAsync(http.Response, ServerSentEvents.ErrorBody(http, error), json, "error"));

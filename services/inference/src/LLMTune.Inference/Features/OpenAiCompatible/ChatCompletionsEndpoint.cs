@@ -47,7 +47,7 @@ public static class ChatCompletionsEndpoint
         await ServerSentEvents.RelayAsync(
             http,
             call,
-            delta => ServerSentEvents.WriteAsync(http.Response, Chunk(new ChunkDelta(null, delta), null), OpenAiJson.Options),
+            delta => ServerSentEvents.WriteAsync(http.Response, Chunk(new ChunkDelta(null, delta), null), OpenAiJson.Options, flush: false),
             async outcome =>
             {
                 await ServerSentEvents.WriteAsync(http.Response, Chunk(new ChunkDelta(null, null), outcome.FinishReason), OpenAiJson.Options);

@@ -42,7 +42,7 @@ public static class CompletionsEndpoint
         await ServerSentEvents.RelayAsync(
             http,
             call,
-            delta => ServerSentEvents.WriteAsync(http.Response, Chunk(delta, null), OpenAiJson.Options),
+            delta => ServerSentEvents.WriteAsync(http.Response, Chunk(delta, null), OpenAiJson.Options, flush: false),
             async outcome =>
             {
                 await ServerSentEvents.WriteAsync(http.Response, Chunk("", outcome.FinishReason), OpenAiJson.Options);

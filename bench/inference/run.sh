@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Inference service benchmark: engine direct vs HTTP JSON vs HTTP streaming, 1 and 8 clients, on the bundled model.
+#   ./bench/inference/run.sh [--requests 16] [--max-tokens 64] [--rounds 3] [--threads N]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+dotnet run -c Release --project bench/inference/LLMTune.Bench.InferenceService.csproj -- "$@"
