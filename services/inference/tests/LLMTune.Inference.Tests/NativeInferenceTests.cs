@@ -111,4 +111,19 @@ public sealed class NativeInferenceTests(InferenceHost fixture)
         var whole = await (await client.PostAsJsonAsync($"/v1/models/{InferenceHost.Small}/inference", new { prompt = "Once upon a time", temperature = 0, maxTokens = 12 })).Json();
         Assert.Equal(whole.GetProperty("text").GetString(), done.GetProperty("text").GetString());
     }
+
+    [Fact]
+    public async Task The_endpoints_are_in_the_openapi_document_and_the_models_count_in_readiness()
+    {
+        using var client = fixture.Host.Client();
+        var document = await (await client.GetAsync("/openapi/v1.json")).Json();
+        var paths = document.GetProperty("paths");
+        foreach (var path in new[] { "/v1/chat/completions", "/v1/completions", "/v1/playground/inference", "/v1/models" })
+        {
+            Assert.True(paths.TryGetProperty(path, out _), $"{path} is missing from the OpenAPI document");
+        }
+
+        var ready = await (await client.GetAsync("/readyz")).Json();
+        Assert.Equal("Healthy", ready.GetProperty("checks").GetProperty("inference-models").GetProperty("status").GetString());
+    }
 }
