@@ -7,6 +7,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Json;
 using System.Text.Json;
+using LLMTune.Engine.Gguf;
 using LLMTune.Engine.Inference;
 using LLMTune.Testing;
 
@@ -14,7 +15,15 @@ var requests = IntArg("--requests", 16);
 var maxTokens = IntArg("--max-tokens", 64);
 var threads = args.SkipWhile(a => a != "--threads").Skip(1).Select(int.Parse).Cast<int?>().FirstOrDefault();
 var concurrencies = new[] { 1, 8 };
-var modelPath = Path.Combine(AppContext.BaseDirectory, "models", "llmtune-tiny.gguf");
+var longGenerations = args.Contains("--long");
+var modelPath = longGenerations ? WriteLongModel() : Path.Combine(AppContext.BaseDirectory, "models", "llmtune-tiny.gguf");
+if (longGenerations)
+{
+    // Every request runs to maxTokens: the ratio then measures the steady decode path, not per-request costs.
+    maxTokens = IntArg("--max-tokens", 192);
+    requests = IntArg("--requests", 4);
+}
+
 if (!File.Exists(modelPath))
 {
     Console.Error.WriteLine($"The bundled model is missing at {modelPath}; build models/llmtune-tiny.gguf first.");
@@ -30,10 +39,11 @@ string[] prompts =
     "hey!!", "What is the colour of a banana?", "Are you a person?", "How do I get an API key for LLMTune?",
 ];
 
-Console.WriteLine($"llmtune/tiny, greedy, maxTokens {maxTokens}, {requests} requests per client, median of {IntArg("--rounds", 3)} rounds, threads {threads?.ToString(CultureInfo.InvariantCulture) ?? "all"}, {Environment.ProcessorCount} cores");
+Console.WriteLine($"{(longGenerations ? "random model shaped like llmtune/tiny, no end-of-text (--long)" : "llmtune/tiny")}, greedy, maxTokens {maxTokens}, {requests} requests per client, median of {IntArg("--rounds", 3)} rounds, threads {threads?.ToString(CultureInfo.InvariantCulture) ?? "all"}, {Environment.ProcessorCount} cores");
 var rounds = IntArg("--rounds", 3);
 var settings = new Dictionary<string, string?>
 {
+    ["Inference:Models:llmtune/tiny:Path"] = modelPath,
     ["Inference:Models:llmtune/tiny:MaxConcurrency"] = "8",
     ["Inference:Models:llmtune/tiny:QueueSize"] = "64",
 };
@@ -107,9 +117,12 @@ async Task<Result> RunEngine(LoadedModel model, int clients, int perClient)
         for (var i = 0; i < perClient; i++)
         {
             var started = Stopwatch.GetTimestamp();
+            var prompt = prompts[(client * 5 + i) % prompts.Length];
+            // As the native endpoint does: a user turn for chat models, raw text otherwise.
             var generation = model.Generate(new GenerationRequest
             {
-                Messages = [ChatMessage.User(prompts[(client * 5 + i) % prompts.Length])],
+                Messages = model.Summary.HasChatTemplate ? [ChatMessage.User(prompt)] : null,
+                Prompt = model.Summary.HasChatTemplate ? null : prompt,
                 MaxTokens = maxTokens,
                 Temperature = 0,
             });
@@ -196,6 +209,28 @@ static async Task<(double FirstMs, int Tokens)> ReadStream(HttpResponseMessage r
     }
 
     throw new InvalidOperationException("The stream ended without a done event.");
+}
+
+// The bundled model's architecture with random weights whose end-of-text rows are zero, so greedy decoding never stops early.
+static string WriteLongModel()
+{
+    var builder = LlamaGgufBuilder.CreateRandom(new RandomLlamaOptions
+    {
+        EmbeddingLength = 128, BlockCount = 4, HeadCount = 4, HeadCountKv = 4, FeedForwardLength = 384,
+        ContextLength = 256, Seed = 3, InitStd = 0.3f, Name = "bench-long",
+    });
+    var width = builder.Weights.Hyperparameters.EmbeddingLength;
+    for (var token = 0; token < builder.Tokenizer.TokenTypes.Count; token++)
+    {
+        if (builder.Tokenizer.TokenTypes[token] == (int)GgufTokenType.Control)
+        {
+            Array.Clear(builder.Weights.Output!, token * width, width);
+        }
+    }
+
+    var path = Path.Combine(Path.GetTempPath(), $"llmtune-bench-long-{Environment.ProcessId}.gguf");
+    builder.Write(path);
+    return path;
 }
 
 int IntArg(string name, int fallback)
