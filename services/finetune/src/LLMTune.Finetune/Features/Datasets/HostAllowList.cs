@@ -22,6 +22,7 @@ public sealed class HostAllowList
             }
             else if (IPAddress.TryParse(entry.Trim('[', ']'), out var address))
             {
+                address = address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
                 _networks.Add(new IPNetwork(address, address.AddressFamily == AddressFamily.InterNetwork ? 32 : 128));
             }
             else

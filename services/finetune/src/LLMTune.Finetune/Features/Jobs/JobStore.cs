@@ -152,6 +152,8 @@ public sealed class JobStore(IDocumentStore store, TimeProvider time)
                      || ((j.Status == JobStatus.Validating || j.Status == JobStatus.Training) && j.LeaseExpiresAt < now)),
                 j =>
                 {
+                    // Out of "queued" in the same write, so no other worker's filter matches it while the lease lives.
+                    j.Status = JobStatus.Validating;
                     j.LeaseOwner = workerId;
                     j.LeaseExpiresAt = now + lease;
                     j.ClaimedAt = now;

@@ -124,7 +124,7 @@ public sealed class TrainingWorker(
     private async Task ExecuteJobAsync(FineTuneJob claimed, CancellationToken ct)
     {
         var settings = Settings;
-        var resumed = claimed.Status != JobStatus.Queued || claimed.Attempts > 1;
+        var resumed = claimed.Attempts > 1;
         var job = await jobs.UpdateAsync(claimed.Id, j => j.LeaseOwner == WorkerId && !j.IsFinished, j => j.Status = JobStatus.Validating, ct)
             ?? throw new LeaseLostException();
         await jobs.AddEventAsync(job, "status", resumed
@@ -231,7 +231,7 @@ public sealed class TrainingWorker(
         }
 
         await jobs.AddEventAsync(completed, "status", string.Create(CultureInfo.InvariantCulture,
-            $"Training completed: {result.Steps} steps, eval loss {FormatLoss(result.InitialEvalLoss)} -> {FormatLoss(result.FinalEvalLoss)}, {result.TokensPerSecond:F0} tokens/s."),
+            $"Training completed: {result.Steps} steps{(result.ResumedFromStep > 0 ? $" (resumed from step {result.ResumedFromStep})" : "")}, eval loss {FormatLoss(result.InitialEvalLoss)} -> {FormatLoss(result.FinalEvalLoss)}, {result.TokensPerSecond:F0} tokens/s."),
             e => e.Status = "completed", CancellationToken.None);
         logger.LogInformation("Fine-tune job {JobId} completed: {Steps} steps (resumed from {ResumedFrom}), {TokensPerSecond:F0} tokens/s", job.Id, result.Steps, result.ResumedFromStep, result.TokensPerSecond);
         await AnnounceCompletionAsync(completed, CancellationToken.None);

@@ -1,0 +1,60 @@
+using System.Net.Http.Headers;
+using System.Text.Json;
+using LLMTune.Finetune.Tests.Support;
+using LLMTune.Testing;
+
+namespace LLMTune.Finetune.Tests;
+
+/// <summary>The executable is killed (SIGKILL) mid-training; started again on the same data, the job still completes.</summary>
+public sealed class RestartTests
+{
+    [Fact]
+    public async Task Killing_the_host_during_training_and_starting_it_again_still_completes_the_job_from_its_checkpoint()
+    {
+        var workDir = Directory.CreateTempSubdirectory("llmtune-finetune-restart-").FullName;
+        var data = Path.Combine(workDir, "data");
+        var args = FinetuneHost.Settings(data)
+            .Where(kv => !kv.Key.StartsWith("Admin:", StringComparison.Ordinal))
+            .Select(kv => $"--{kv.Key}={kv.Value}")
+            .Append("--Serilog:MinimumLevel:Default=Warning")
+            .ToArray();
+
+        string jobId;
+        await using (var first = await HostProcess.StartAsync(workDir, args))
+        {
+            using var client = Client(first.Address, data);
+            var file = await client.UploadAsync(FinetuneApi.SecretWordDataset(40));
+            jobId = (await client.CreateJobAsync(new
+            {
+                baseModel = FinetuneHost.Small,
+                dataset = file,
+                hyperparameters = new { learningRate = 0.005, epochs = 40, batchSize = 4 },
+            })).GetProperty("id").GetString()!;
+
+            // Wait until a checkpoint (every 5 steps here) is on disk, then kill the process mid-training.
+            var checkpoints = Path.Combine(data, "finetune", "jobs", jobId, "checkpoints");
+            await Eventually.True(() => Directory.Exists(checkpoints) && Directory.EnumerateFiles(checkpoints, "*.gguf").Any(), TimeSpan.FromMinutes(1), "a checkpoint");
+            var before = await client.GetJobAsync(jobId);
+            Assert.Equal("training", before.GetProperty("status").GetString());
+            await first.KillAsync();
+        }
+
+        await using var second = await HostProcess.StartAsync(workDir, args);
+        using var again = Client(second.Address, data);
+        var done = await again.WaitForStatusAsync(jobId, TimeSpan.FromMinutes(3), "completed", "failed", "cancelled");
+        Assert.True(done.GetProperty("status").GetString() == "completed", done.ToString() + second.Output);
+
+        var events = await again.EventsAsync(jobId);
+        Assert.Contains(events, e => e.GetProperty("message").GetString()!.Contains("attempt 2", StringComparison.Ordinal));
+        var completion = events.Last(e => e.TryGetProperty("status", out var s) && s.GetString() == "completed").GetProperty("message").GetString()!;
+        Assert.Matches("resumed from step [1-9]", completion);
+        Assert.Equal(1, events.Count(e => e.GetProperty("type").GetString() == "status" && e.GetProperty("message").GetString() == "Training started."));
+    }
+
+    private static HttpClient Client(Uri address, string data)
+    {
+        var client = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromMinutes(2) };
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", File.ReadAllText(Path.Combine(data, "initial-api-key")).Trim());
+        return client;
+    }
+}
