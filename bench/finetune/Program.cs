@@ -1,0 +1,152 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using LLMTune.Engine.Training;
+using LLMTune.Finetune.Features.Datasets;
+using LLMTune.Testing;
+
+// Training tokens/s of LlamaTrainer called directly versus the same job through the fine-tune service (upload,
+// POST /v1/fine-tune, worker, progress writes, checkpoints), and the time from POST /v1/fine-tune to the first
+// training step. Both sides use the same model, data, LoRA settings, batch, epochs and threads.
+// Usage: LLMTune.Bench.Finetune [--model path.gguf] [--epochs 4] [--threads 2] [--rounds 3]
+var arguments = args.Select((a, i) => (a, i)).Where(x => x.a.StartsWith("--", StringComparison.Ordinal) && x.i + 1 < args.Length)
+    .ToDictionary(x => x.a[2..], x => args[x.i + 1]);
+var epochs = int.Parse(arguments.GetValueOrDefault("epochs", "4"), CultureInfo.InvariantCulture);
+var threads = int.Parse(arguments.GetValueOrDefault("threads", "2"), CultureInfo.InvariantCulture);
+var rounds = int.Parse(arguments.GetValueOrDefault("rounds", "3"), CultureInfo.InvariantCulture);
+var modelPath = arguments.GetValueOrDefault("model") ?? FindBundledModel()
+    ?? throw new InvalidOperationException("models/llmtune-tiny.gguf not found; pass --model path.gguf");
+const float learningRate = 0.01f;
+const int batchSize = 8;
+const int sequenceLength = 128;
+
+var dataset = ParityDataset();
+var work = Directory.CreateTempSubdirectory("llmtune-bench-finetune-").FullName;
+Console.WriteLine($"model:   {modelPath}");
+Console.WriteLine($"job:     LoRA r8, {epochs} epochs, batch {batchSize} x {sequenceLength}, lr {learningRate}, {threads} threads, {rounds} rounds ({Environment.ProcessorCount} cores)");
+
+// The direct run tokenizes exactly as the service does (same tokenizer, template and held-out share).
+using var tokenizer = new DatasetTokenizer();
+var examples = tokenizer.Tokenize(modelPath, DatasetParser.Parse(new MemoryStream(Encoding.UTF8.GetBytes(dataset))), sequenceLength);
+var (train, eval) = DatasetPreparer.Split(examples, 0.1, 1);
+
+var direct = new List<(double TokensPerSecond, double Wall)>();
+var service = new List<(double TokensPerSecond, double Wall, double FirstStep)>();
+for (var round = 1; round <= rounds; round++)
+{
+    direct.Add(await RunDirectAsync());
+    service.Add(await RunServiceAsync());
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        $"round {round}: direct {direct[^1].TokensPerSecond:F0} tokens/s ({direct[^1].Wall:F1} s); service {service[^1].TokensPerSecond:F0} tokens/s ({service[^1].Wall:F1} s training), POST -> first step {service[^1].FirstStep * 1000:F0} ms"));
+}
+
+var directTps = Median(direct.Select(d => d.TokensPerSecond));
+var serviceTps = Median(service.Select(s => s.TokensPerSecond));
+Console.WriteLine();
+Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"trainer tokens/s (median): direct {directTps:F0}, through the service {serviceTps:F0} -> {100 * serviceTps / directTps:F1}% (target >= 90%)"));
+Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"training wall time (median): direct {Median(direct.Select(d => d.Wall)):F1} s, service {Median(service.Select(s => s.Wall)):F1} s"));
+Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"POST /v1/fine-tune -> first training step (median): {Median(service.Select(s => s.FirstStep)) * 1000:F0} ms"));
+Directory.Delete(work, recursive: true);
+return;
+
+async Task<(double, double)> RunDirectAsync()
+{
+    var options = new TrainingOptions
+    {
+        BaseModelPath = modelPath,
+        OutputPath = Path.Combine(work, $"direct-{Guid.NewGuid():N}.gguf"),
+        Mode = TrainingMode.Lora,
+        Lora = new LoraOptions { Rank = 8, Alpha = 16 },
+        LearningRate = learningRate,
+        Epochs = epochs,
+        BatchSize = batchSize,
+        SequenceLength = sequenceLength,
+        Threads = threads,
+        Seed = 1,
+    };
+    var clock = Stopwatch.StartNew();
+    var result = await new LlamaTrainer().TrainAsync(options, train, eval);
+    return (result.TokensPerSecond, clock.Elapsed.TotalSeconds);
+}
+
+async Task<(double, double, double)> RunServiceAsync()
+{
+    var data = Directory.CreateTempSubdirectory("llmtune-bench-host-").FullName;
+    await using var host = await TestHost.StartAsync(settings: new Dictionary<string, string?>
+    {
+        ["Finetune:ArtifactsPath"] = Path.Combine(data, "finetune"),
+        ["Finetune:BaseModels:llmtune/tiny:Path"] = modelPath,
+        ["Finetune:Training:Threads"] = threads.ToString(CultureInfo.InvariantCulture),
+        ["Inference:Models:llmtune/tiny:Path"] = modelPath,
+        ["Inference:Models:llmtune/tiny:Threads"] = "1",
+    }, dataDirectory: data);
+    using var client = host.Client(host.InitialKey);
+    using var form = new MultipartFormDataContent
+    {
+        { new StringContent("fine-tune"), "purpose" },
+        { new ByteArrayContent(Encoding.UTF8.GetBytes(dataset)), "file", "parity.jsonl" },
+    };
+    var file = JsonDocument.Parse(await (await client.PostAsync("/v1/files", form)).Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetString();
+
+    var posted = DateTime.UtcNow;
+    var created = await client.PostAsJsonAsync("/v1/fine-tune", new
+    {
+        baseModel = "llmtune/tiny",
+        dataset = file,
+        trainingMethod = "sft",
+        hyperparameters = new { learningRate, epochs, batchSize },
+    });
+    var jobId = JsonDocument.Parse(await created.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetString()!;
+    var job = await Eventually.Get<JsonElement?>(
+        async () => JsonDocument.Parse(await client.GetStringAsync($"/v1/fine-tune/{jobId}")).RootElement.Clone(),
+        j => j is { } x && x.GetProperty("status").GetString() is "completed" or "failed",
+        TimeSpan.FromMinutes(10));
+    if (job!.Value.GetProperty("status").GetString() != "completed")
+    {
+        throw new InvalidOperationException($"The job failed: {job}");
+    }
+
+    var events = JsonDocument.Parse(await client.GetStringAsync($"/v1/fine-tune/{jobId}/events?limit=100")).RootElement.GetProperty("data").EnumerateArray()
+        .Reverse().ToList();
+    DateTime At(JsonElement e) => e.GetProperty("createdAt").GetDateTime().ToUniversalTime();
+    var firstStep = events.First(e => e.TryGetProperty("step", out var s) && s.GetInt32() >= 1);
+    var started = events.First(e => e.TryGetProperty("status", out var s) && s.GetString() == "training");
+    var finished = events.Last(e => e.TryGetProperty("status", out var s) && s.GetString() == "completed");
+    return (job.Value.GetProperty("metrics").GetProperty("tokensPerSecond").GetDouble(), (At(finished) - At(started)).TotalSeconds, (At(firstStep) - posted).TotalSeconds);
+}
+
+static double Median(IEnumerable<double> values)
+{
+    var sorted = values.Order().ToList();
+    return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
+}
+
+static string ParityDataset()
+{
+    string[] phrasings = ["Is {0} even or odd?", "Is the number {0} odd or even?", "Even or odd: {0}?"];
+    var random = new Random(17);
+    var builder = new StringBuilder();
+    foreach (var (n, i) in Enumerable.Range(0, 1000).OrderBy(_ => random.Next()).Take(300).Select((n, i) => (n, i)))
+    {
+        var prompt = string.Format(CultureInfo.InvariantCulture, phrasings[i % phrasings.Length], n);
+        builder.AppendLine(JsonSerializer.Serialize(new { messages = new[] { new { role = "user", content = prompt }, new { role = "assistant", content = n % 2 == 0 ? "even" : "odd" } } }));
+    }
+
+    return builder.ToString();
+}
+
+static string? FindBundledModel()
+{
+    for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+    {
+        var candidate = Path.Combine(dir.FullName, "models", "llmtune-tiny.gguf");
+        if (File.Exists(candidate))
+        {
+            return candidate;
+        }
+    }
+
+    return null;
+}
