@@ -14,20 +14,20 @@ if (modelPath is null)
     temporary = Path.Combine(Path.GetTempPath(), $"llmtune-bench-{Guid.NewGuid():N}.gguf");
     var builder = LlamaGgufBuilder.WriteRandom(temporary, new RandomLlamaOptions
     {
-        EmbeddingLength = 256,
-        BlockCount = 4,
+        EmbeddingLength = options.RandomEmbedding,
+        BlockCount = options.RandomLayers,
         // Full multi-head attention like the bundled tiny model; at this size ggml's broadcast (GQA) attention
         // path costs about as much as the weights, which would hide the effect being measured.
         HeadCount = 4,
         HeadCountKv = 4,
-        FeedForwardLength = 704,
+        FeedForwardLength = options.RandomEmbedding * 11 / 4,
         ContextLength = 1024,
         InitStd = 0.3f,
         Seed = 1,
         Name = "bench-random",
     });
     modelPath = temporary;
-    Console.WriteLine($"model: random llama, {builder.Weights.Hyperparameters.ParameterCount() / 1e6:F2} M parameters (E=256, 4 layers, 4 heads, FFN 704, vocab {builder.Weights.Hyperparameters.VocabSize})");
+    Console.WriteLine($"model: random llama, {builder.Weights.Hyperparameters.ParameterCount() / 1e6:F2} M parameters (E={options.RandomEmbedding}, {options.RandomLayers} layers, 4 heads, FFN {options.RandomEmbedding * 11 / 4}, vocab {builder.Weights.Hyperparameters.VocabSize})");
 }
 else
 {
@@ -148,7 +148,8 @@ static async Task<LevelResult> MeasureAsync(LoadedModel model, int concurrency, 
 
 internal sealed record LevelResult(int Concurrency, double TokensPerSecond, double TokensPerCpuSecond, double TtftMeanMs, double TtftP95Ms, int Requests);
 
-internal sealed record BenchOptions(string? ModelPath, int[] Concurrency, int TokensPerRequest, double Seconds, int Threads, int Rounds, bool UnifiedKv = false, bool Random = false)
+internal sealed record BenchOptions(string? ModelPath, int[] Concurrency, int TokensPerRequest, double Seconds, int Threads, int Rounds, bool UnifiedKv = false, bool Random = false,
+    int RandomEmbedding = 256, int RandomLayers = 4)
 {
     public const string TinyModelPath = "models/llmtune-tiny.gguf";
 
@@ -167,9 +168,11 @@ internal sealed record BenchOptions(string? ModelPath, int[] Concurrency, int To
                 "--threads" => options with { Threads = int.Parse(Next(), CultureInfo.InvariantCulture) },
                 "--unified-kv" => options with { UnifiedKv = true },
                 "--random" => options with { Random = true },
+                "--random-embedding" => options with { Random = true, RandomEmbedding = int.Parse(Next(), CultureInfo.InvariantCulture) },
+                "--random-layers" => options with { Random = true, RandomLayers = int.Parse(Next(), CultureInfo.InvariantCulture) },
                 "--rounds" => options with { Rounds = int.Parse(Next(), CultureInfo.InvariantCulture) },
                 "--help" or "-h" => throw new ArgumentException(
-                    "usage: [--model path.gguf] [--concurrency 1,4,8] [--tokens 128] [--seconds 4] [--rounds 3] [--threads N] [--unified-kv] [--random]"),
+                    "usage: [--model path.gguf] [--concurrency 1,4,8] [--tokens 128] [--seconds 4] [--rounds 3] [--threads N] [--unified-kv] [--random] [--random-embedding 256] [--random-layers 4]"),
                 _ => throw new ArgumentException($"Unknown argument {args[i]}."),
             };
         }
