@@ -13,7 +13,8 @@ using LLMTune.Testing;
 
 var requests = IntArg("--requests", 16);
 var maxTokens = IntArg("--max-tokens", 64);
-var threads = args.SkipWhile(a => a != "--threads").Skip(1).Select(int.Parse).Cast<int?>().FirstOrDefault();
+// Default 1: the host serves the bundled model on one thread, and both paths must decode alike to compare.
+var threads = args.SkipWhile(a => a != "--threads").Skip(1).Select(int.Parse).Cast<int?>().FirstOrDefault() ?? 1;
 var concurrencies = new[] { 1, 8 };
 var longGenerations = args.Contains("--long");
 var modelPath = longGenerations ? WriteLongModel() : Path.Combine(AppContext.BaseDirectory, "models", "llmtune-tiny.gguf");
@@ -39,7 +40,7 @@ string[] prompts =
     "hey!!", "What is the colour of a banana?", "Are you a person?", "How do I get an API key for LLMTune?",
 ];
 
-Console.WriteLine($"{(longGenerations ? "random model shaped like llmtune/tiny, no end-of-text (--long)" : "llmtune/tiny")}, greedy, maxTokens {maxTokens}, {requests} requests per client, median of {IntArg("--rounds", 3)} rounds, threads {threads?.ToString(CultureInfo.InvariantCulture) ?? "all"}, {Environment.ProcessorCount} cores");
+Console.WriteLine($"{(longGenerations ? "random model shaped like llmtune/tiny, no end-of-text (--long)" : "llmtune/tiny")}, greedy, maxTokens {maxTokens}, {requests} requests per client, median of {IntArg("--rounds", 3)} rounds, threads {threads}, {Environment.ProcessorCount} cores");
 var rounds = IntArg("--rounds", 3);
 var settings = new Dictionary<string, string?>
 {
@@ -47,10 +48,7 @@ var settings = new Dictionary<string, string?>
     ["Inference:Models:llmtune/tiny:MaxConcurrency"] = "8",
     ["Inference:Models:llmtune/tiny:QueueSize"] = "64",
 };
-if (threads is not null)
-{
-    settings["Inference:Models:llmtune/tiny:Threads"] = threads.Value.ToString(CultureInfo.InvariantCulture);
-}
+settings["Inference:Models:llmtune/tiny:Threads"] = threads.ToString(CultureInfo.InvariantCulture);
 
 // The engine alone and the host hold their own copy of the model; only the one being measured computes.
 // Rounds interleave the three paths so a change in machine load hits all of them alike; each cell is the median round.
