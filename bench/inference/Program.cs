@@ -17,7 +17,9 @@ var maxTokens = IntArg("--max-tokens", 64);
 var threads = args.SkipWhile(a => a != "--threads").Skip(1).Select(int.Parse).Cast<int?>().FirstOrDefault() ?? 1;
 var concurrencies = new[] { 1, 8 };
 var longGenerations = args.Contains("--long");
-var modelPath = longGenerations ? WriteLongModel() : Path.Combine(AppContext.BaseDirectory, "models", "llmtune-tiny.gguf");
+// --embedding/--layers grow the --long model: the bundled shape (128, 4) is compute-bound at one sequence, while
+// e.g. 768 × 6 (44 M parameters, 176 MB) is memory-bound like real LLMs, which is where batching pays.
+var modelPath = longGenerations ? WriteLongModel(IntArg("--embedding", 128), IntArg("--layers", 4)) : Path.Combine(AppContext.BaseDirectory, "models", "llmtune-tiny.gguf");
 if (longGenerations)
 {
     // Every request runs to maxTokens: the ratio then measures the steady decode path, not per-request costs.
@@ -40,7 +42,7 @@ string[] prompts =
     "hey!!", "What is the colour of a banana?", "Are you a person?", "How do I get an API key for LLMTune?",
 ];
 
-Console.WriteLine($"{(longGenerations ? "random model shaped like llmtune/tiny, no end-of-text (--long)" : "llmtune/tiny")}, greedy, maxTokens {maxTokens}, {requests} requests per client, median of {IntArg("--rounds", 3)} rounds, threads {threads}, {Environment.ProcessorCount} cores");
+Console.WriteLine($"{(longGenerations ? $"random model, embedding {IntArg("--embedding", 128)} × {IntArg("--layers", 4)} layers, no end-of-text (--long)" : "llmtune/tiny")}, greedy, maxTokens {maxTokens}, {requests} requests per client, median of {IntArg("--rounds", 3)} rounds, threads {threads}, {Environment.ProcessorCount} cores");
 var rounds = IntArg("--rounds", 3);
 var settings = new Dictionary<string, string?>
 {
@@ -224,11 +226,11 @@ static async Task<(double FirstMs, int Tokens)> ReadStream(HttpResponseMessage r
 }
 
 // The bundled model's architecture with random weights whose end-of-text rows are zero, so greedy decoding never stops early.
-static string WriteLongModel()
+static string WriteLongModel(int embedding, int layers)
 {
     var builder = LlamaGgufBuilder.CreateRandom(new RandomLlamaOptions
     {
-        EmbeddingLength = 128, BlockCount = 4, HeadCount = 4, HeadCountKv = 4, FeedForwardLength = 384,
+        EmbeddingLength = embedding, BlockCount = layers, HeadCount = 4, HeadCountKv = 4, FeedForwardLength = embedding * 3,
         ContextLength = 256, Seed = 3, InitStd = 0.3f, Name = "bench-long",
     });
     var width = builder.Weights.Hyperparameters.EmbeddingLength;
