@@ -1,12 +1,18 @@
 using System.Globalization;
+using System.Linq.Expressions;
 using System.Text;
 using LLMTune.Platform.Errors;
+using LLMTune.Platform.Storage;
 using Microsoft.AspNetCore.Http;
 
 namespace LLMTune.Platform.Http;
 
 /// <summary>The list shape of every LLMTune endpoint: newest first, cursor-paginated.</summary>
-public sealed record Page<T>(IReadOnlyList<T> Data, bool HasMore, string? NextCursor);
+public sealed record Page<T>(IReadOnlyList<T> Data, bool HasMore, string? NextCursor)
+{
+    /// <summary>The same page with each item mapped, e.g. documents to their API views.</summary>
+    public Page<TOut> Select<TOut>(Func<T, TOut> map) => new(Data.Select(map).ToList(), HasMore, NextCursor);
+}
 
 /// <summary>
 /// Cursor pagination, newest first. The opaque cursor holds the time the listing started (<see cref="AsOf"/>) and
@@ -48,12 +54,37 @@ public sealed record PageRequest(int Limit, DateTime? AsOf, int Offset)
     public DateTime Snapshot(TimeProvider time) => AsOf ?? time.GetUtcNow().UtcDateTime;
 
     /// <summary>Builds the page from up to <c>Limit + 1</c> items fetched newest first, skipping <see cref="Offset"/>.</summary>
-    public Page<TOut> ToPage<TIn, TOut>(IReadOnlyList<TIn> fetched, DateTime snapshot, Func<TIn, TOut> map)
+    internal Page<T> ToPage<T>(IReadOnlyList<T> fetched, DateTime snapshot)
     {
         var hasMore = fetched.Count > Limit;
         var next = hasMore
             ? Convert.ToBase64String(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{snapshot.Ticks}|{Offset + Limit}")))
             : null;
-        return new Page<TOut>(fetched.Take(Limit).Select(map).ToList(), hasMore, next);
+        return new Page<T>(fetched.Take(Limit).ToList(), hasMore, next);
+    }
+}
+
+public static class PagedQueries
+{
+    /// <summary>
+    /// One page of a collection, newest first (createdAt, then id, descending). <paramref name="filterAsOf"/> gets the
+    /// listing's snapshot time and must keep only documents created at or before it, so later inserts never shift pages.
+    /// </summary>
+    public static async Task<Page<T>> FindPageAsync<T>(
+        this IDocumentCollection<T> collection,
+        PageRequest page,
+        TimeProvider time,
+        Func<DateTime, Expression<Func<T, bool>>> filterAsOf,
+        Expression<Func<T, object?>> createdAt,
+        Expression<Func<T, object?>> id,
+        CancellationToken ct)
+        where T : class, IDocument
+    {
+        var snapshot = page.Snapshot(time);
+        var found = await collection.FindAsync(
+            filterAsOf(snapshot),
+            FindOptions<T>.OrderByDescending(createdAt).ThenByDescending(id).Skip(page.Offset).Take(page.Limit + 1),
+            ct);
+        return page.ToPage(found, snapshot);
     }
 }

@@ -113,15 +113,8 @@ public sealed class ApiKeyService(IDocumentStore store, TimeProvider time, IOpti
         return new(check, key);
     }
 
-    public async Task<Page<ApiKey>> ListAsync(string workspaceId, PageRequest page, CancellationToken ct)
-    {
-        var snapshot = page.Snapshot(time);
-        var found = await keys.FindAsync(
-            k => k.WorkspaceId == workspaceId && k.CreatedAt <= snapshot,
-            FindOptions<ApiKey>.OrderByDescending(k => k.CreatedAt).ThenByDescending(k => k.Id).Skip(page.Offset).Take(page.Limit + 1),
-            ct);
-        return page.ToPage(found, snapshot, k => k);
-    }
+    public Task<Page<ApiKey>> ListAsync(string workspaceId, PageRequest page, CancellationToken ct) =>
+        keys.FindPageAsync(page, time, asOf => k => k.WorkspaceId == workspaceId && k.CreatedAt <= asOf, k => k.CreatedAt, k => k.Id, ct);
 
     public async Task<ApiKey?> GetAsync(string workspaceId, string keyId, CancellationToken ct)
     {

@@ -52,7 +52,7 @@ public static class KeyEndpoints
         keys.MapGet("", async (int? limit, string? cursor, ClaimsPrincipal user, ApiKeyService service, CancellationToken ct) =>
         {
             var page = await service.ListAsync(user.WorkspaceIdOf(), PageRequest.From(limit, cursor), ct);
-            return Results.Ok(new Page<ApiKeyView>(page.Data.Select(k => ApiKeyView.From(k)).ToList(), page.HasMore, page.NextCursor));
+            return Results.Ok(page.Select(k => ApiKeyView.From(k)));
         });
 
         keys.MapGet("/{id}", async (string id, ClaimsPrincipal user, ApiKeyService service, CancellationToken ct) =>

@@ -34,14 +34,10 @@ public static class FileEndpoints
 
         files.MapGet("", async (int? limit, string? cursor, ClaimsPrincipal user, IDocumentStore store, TimeProvider time, CancellationToken ct) =>
         {
-            var page = PageRequest.From(limit, cursor);
-            var snapshot = page.Snapshot(time);
             var workspace = user.WorkspaceIdOf();
-            var found = await Collection(store).FindAsync(
-                f => f.WorkspaceId == workspace && f.CreatedAt <= snapshot,
-                FindOptions<DatasetFile>.OrderByDescending(f => f.CreatedAt).ThenByDescending(f => f.Id).Skip(page.Offset).Take(page.Limit + 1),
-                ct);
-            return Results.Ok(page.ToPage(found, snapshot, FileView.From));
+            var page = await Collection(store).FindPageAsync(PageRequest.From(limit, cursor), time,
+                asOf => f => f.WorkspaceId == workspace && f.CreatedAt <= asOf, f => f.CreatedAt, f => f.Id, ct);
+            return Results.Ok(page.Select(FileView.From));
         });
 
         files.MapGet("/{id}", async (string id, ClaimsPrincipal user, IDocumentStore store, CancellationToken ct) =>

@@ -22,7 +22,7 @@ public static class JobEndpoints
         jobs.MapGet("", async (int? limit, string? cursor, ClaimsPrincipal user, JobStore store, CancellationToken ct) =>
         {
             var page = await store.ListAsync(user.WorkspaceIdOf(), PageRequest.From(limit, cursor), ct);
-            return Results.Ok(new Page<JobView>(page.Data.Select(JobView.From).ToList(), page.HasMore, page.NextCursor));
+            return Results.Ok(page.Select(JobView.From));
         });
 
         jobs.MapGet("/{jobId}", async (string jobId, ClaimsPrincipal user, JobStore store, CancellationToken ct) =>
@@ -33,7 +33,7 @@ public static class JobEndpoints
             var page = PageRequest.From(limit, cursor);
             _ = await store.GetAsync(user.WorkspaceIdOf(), jobId, ct) ?? throw JobService.JobNotFound(jobId);
             var events = await store.ListEventsAsync(jobId, page, ct);
-            return Results.Ok(new Page<JobEventView>(events.Data.Select(JobEventView.From).ToList(), events.HasMore, events.NextCursor));
+            return Results.Ok(events.Select(JobEventView.From));
         });
 
         jobs.MapPost("/{jobId}/cancel", async (string jobId, ClaimsPrincipal user, JobService service, CancellationToken ct) =>

@@ -29,25 +29,11 @@ public sealed class JobStore(IDocumentStore store, TimeProvider time)
     public async Task<FineTuneJob?> GetAsync(string workspaceId, string jobId, CancellationToken ct) =>
         await _jobs.GetAsync(jobId, ct) is { } job && job.WorkspaceId == workspaceId ? job : null;
 
-    public async Task<Page<FineTuneJob>> ListAsync(string workspaceId, PageRequest page, CancellationToken ct)
-    {
-        var snapshot = page.Snapshot(time);
-        var found = await _jobs.FindAsync(
-            j => j.WorkspaceId == workspaceId && j.CreatedAt <= snapshot,
-            FindOptions<FineTuneJob>.OrderByDescending(j => j.CreatedAt).ThenByDescending(j => j.Id).Skip(page.Offset).Take(page.Limit + 1),
-            ct);
-        return page.ToPage(found, snapshot, j => j);
-    }
+    public Task<Page<FineTuneJob>> ListAsync(string workspaceId, PageRequest page, CancellationToken ct) =>
+        _jobs.FindPageAsync(page, time, asOf => j => j.WorkspaceId == workspaceId && j.CreatedAt <= asOf, j => j.CreatedAt, j => j.Id, ct);
 
-    public async Task<Page<JobEvent>> ListEventsAsync(string jobId, PageRequest page, CancellationToken ct)
-    {
-        var snapshot = page.Snapshot(time);
-        var found = await _events.FindAsync(
-            e => e.JobId == jobId && e.CreatedAt <= snapshot,
-            FindOptions<JobEvent>.OrderByDescending(e => e.CreatedAt).ThenByDescending(e => e.Id).Skip(page.Offset).Take(page.Limit + 1),
-            ct);
-        return page.ToPage(found, snapshot, e => e);
-    }
+    public Task<Page<JobEvent>> ListEventsAsync(string jobId, PageRequest page, CancellationToken ct) =>
+        _events.FindPageAsync(page, time, asOf => e => e.JobId == jobId && e.CreatedAt <= asOf, e => e.CreatedAt, e => e.Id, ct);
 
     public async Task AddEventAsync(FineTuneJob job, string type, string message, Action<JobEvent>? fill, CancellationToken ct)
     {
