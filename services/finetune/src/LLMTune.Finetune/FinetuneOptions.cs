@@ -79,6 +79,7 @@ public sealed class HyperparameterLimits
     public float MaxLearningRate { get; set; } = 0.1f;
     public int MaxEpochs { get; set; } = 100;
     public int MaxBatchSize { get; set; } = 256;
+    public int MaxLoraRank { get; set; } = 128;
 
     public float DefaultLearningRate { get; set; } = 1e-3f;
     public int DefaultEpochs { get; set; } = 3;
@@ -87,9 +88,13 @@ public sealed class HyperparameterLimits
 
 public sealed class TrainingSettings
 {
-    /// <summary>Lora trains a small adapter served on top of the base; Full writes a whole new model.</summary>
+    /// <summary>
+    /// The adapter of jobs that do not choose one (<c>hyperparameters.adapter</c>): Lora trains a small adapter served
+    /// on top of the shared base; Full writes a whole new model.
+    /// </summary>
     public TrainingMode Mode { get; set; } = TrainingMode.Lora;
 
+    /// <summary>The LoRA rank of jobs that do not choose one (<c>hyperparameters.loraRank</c>).</summary>
     public int LoraRank { get; set; } = 8;
     public float LoraAlpha { get; set; } = 16;
 
@@ -181,9 +186,9 @@ internal sealed class FinetuneOptionsValidator : IValidateOptions<FinetuneOption
             problems.Add("Finetune:Limits: 0 < MinLearningRate <= MaxLearningRate.");
         }
 
-        if (l.MaxEpochs < 1 || l.MaxBatchSize < 1)
+        if (l.MaxEpochs < 1 || l.MaxBatchSize < 1 || l.MaxLoraRank < 1)
         {
-            problems.Add("Finetune:Limits: MaxEpochs and MaxBatchSize must be at least 1.");
+            problems.Add("Finetune:Limits: MaxEpochs, MaxBatchSize and MaxLoraRank must be at least 1.");
         }
 
         if (l.DefaultLearningRate < l.MinLearningRate || l.DefaultLearningRate > l.MaxLearningRate
@@ -193,6 +198,11 @@ internal sealed class FinetuneOptionsValidator : IValidateOptions<FinetuneOption
         }
 
         var t = o.Training;
+        if (t.LoraRank > l.MaxLoraRank)
+        {
+            problems.Add("Finetune:Training:LoraRank must not exceed Finetune:Limits:MaxLoraRank.");
+        }
+
         if (t.LoraRank < 1 || t.LoraAlpha <= 0 || t.SequenceLength < 8 || t.Threads is < 1 || t.CheckpointInterval < 0)
         {
             problems.Add("Finetune:Training: LoraRank >= 1, LoraAlpha > 0, SequenceLength >= 8, Threads >= 1, CheckpointInterval >= 0.");

@@ -87,6 +87,10 @@ public sealed class JobApiTests(SharedHost fixture) : IClassFixture<SharedHost>
         await (await client.PostAsJsonAsync("/v1/fine-tune", Body(file, hyper: new { epochs = 0 }))).AssertError(HttpStatusCode.BadRequest, "invalid_parameter", "hyperparameters.epochs");
         await (await client.PostAsJsonAsync("/v1/fine-tune", Body(file, hyper: new { epochs = 1000 }))).AssertError(HttpStatusCode.BadRequest, "invalid_parameter", "hyperparameters.epochs");
         await (await client.PostAsJsonAsync("/v1/fine-tune", Body(file, hyper: new { batchSize = 100000 }))).AssertError(HttpStatusCode.BadRequest, "invalid_parameter", "hyperparameters.batchSize");
+        await (await client.PostAsJsonAsync("/v1/fine-tune", Body(file, hyper: new { adapter = "qlora" }))).AssertError(HttpStatusCode.BadRequest, "invalid_parameter", "hyperparameters.adapter");
+        await (await client.PostAsJsonAsync("/v1/fine-tune", Body(file, hyper: new { adapter = "full", loraRank = 8 }))).AssertError(HttpStatusCode.BadRequest, "invalid_parameter", "hyperparameters.loraRank");
+        await (await client.PostAsJsonAsync("/v1/fine-tune", Body(file, hyper: new { loraRank = 0 }))).AssertError(HttpStatusCode.BadRequest, "invalid_parameter", "hyperparameters.loraRank");
+        await (await client.PostAsJsonAsync("/v1/fine-tune", Body(file, hyper: new { loraRank = 4096 }))).AssertError(HttpStatusCode.BadRequest, "invalid_parameter", "hyperparameters.loraRank");
         await (await client.PostAsJsonAsync("/v1/fine-tune", Body(file, webhookUrl: "http://app.example.com/hook"))).AssertError(HttpStatusCode.BadRequest, "invalid_parameter", "webhookUrl");
         await (await client.PostAsJsonAsync("/v1/fine-tune", Body(file, webhookUrl: "not a url"))).AssertError(HttpStatusCode.BadRequest, "invalid_parameter", "webhookUrl");
         await (await client.PostAsJsonAsync("/v1/fine-tune", Body("ftp://example.com/data.jsonl"))).AssertError(HttpStatusCode.BadRequest, "invalid_parameter", "dataset");
@@ -127,6 +131,12 @@ public sealed class JobApiTests(SharedHost fixture) : IClassFixture<SharedHost>
         Assert.True(created.TryGetProperty("updatedAt", out _));
         Assert.False(created.TryGetProperty("finishedAt", out _));
         Assert.False(created.TryGetProperty("error", out _));
+        Assert.Equal(FinetuneHost.Small, created.GetProperty("baseModel").GetString());
+        var hyper = created.GetProperty("hyperparameters");
+        Assert.Equal(0.001, hyper.GetProperty("learningRate").GetDouble(), 6);
+        Assert.Equal(4, hyper.GetProperty("batchSize").GetInt32());
+        Assert.Equal("lora", hyper.GetProperty("adapter").GetString());
+        Assert.Equal(8, hyper.GetProperty("loraRank").GetInt32());
 
         using var other = Host.Client(await Host.CreateWorkspaceKeyAsync("jobs-other"));
         await (await other.GetAsync($"/v1/fine-tune/{id}")).AssertError(HttpStatusCode.NotFound, "job_not_found");

@@ -108,6 +108,31 @@ public sealed class TrainingLifecycleTests
     }
 
     [Fact]
+    public async Task A_job_can_ask_for_a_full_fine_tune_which_is_deployed_as_its_own_model()
+    {
+        await using var host = await FinetuneHost.StartAsync();
+        using var client = host.Client();
+        var file = await client.UploadAsync(FinetuneApi.SecretWordDataset(12));
+        var created = await client.CreateJobAsync(new
+        {
+            baseModel = FinetuneHost.Small,
+            dataset = file,
+            hyperparameters = new { learningRate = 0.01, epochs = 1, batchSize = 4, adapter = "full" },
+        });
+        var jobId = created.GetProperty("id").GetString()!;
+        Assert.Equal("full", created.GetProperty("hyperparameters").GetProperty("adapter").GetString());
+        Assert.False(created.GetProperty("hyperparameters").TryGetProperty("loraRank", out _));
+
+        var done = await client.WaitForStatusAsync(jobId, TimeSpan.FromMinutes(2), "completed", "failed");
+        Assert.True(done.GetProperty("status").GetString() == "completed", done.ToString());
+        Assert.Equal("full", host.Events.Of<TrainingCompleted>().Single(c => c.JobId == jobId).ArtifactKind);
+        var model = (await Eventually.Get(async () => await client.GetJobAsync(jobId), j => j.TryGetProperty("fineTunedModel", out _), TimeSpan.FromSeconds(30), "fineTunedModel"))
+            .GetProperty("fineTunedModel").GetString()!;
+        var answer = await client.PostAsJsonAsync($"/v1/models/{model}/inference", new { prompt = "hello", maxTokens = 4 });
+        Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+    }
+
+    [Fact]
     public async Task Cancelling_during_training_stops_it_frees_the_slot_and_deploys_nothing()
     {
         await using var host = await FinetuneHost.StartAsync();

@@ -20,6 +20,8 @@ public enum JobStatus
 public sealed class FineTuneJob : IDocument
 {
     public const string Collection = "finetune_jobs";
+    public const string LoraAdapter = "lora";
+    public const string FullAdapter = "full";
 
     public string Id { get; set; } = "";
     public long Version { get; set; }
@@ -30,6 +32,11 @@ public sealed class FineTuneJob : IDocument
     public double LearningRate { get; set; }
     public int Epochs { get; set; }
     public int BatchSize { get; set; }
+
+    /// <summary><c>lora</c> (a small adapter served on the shared base) or <c>full</c> (a whole new model).</summary>
+    public string Adapter { get; set; } = LoraAdapter;
+
+    public int? LoraRank { get; set; }
     public string? WebhookUrl { get; set; }
 
     public JobStatus Status { get; set; }

@@ -1,4 +1,5 @@
 using LLMTune.Contracts;
+using LLMTune.Engine.Training;
 using LLMTune.Finetune.Features.Datasets;
 using LLMTune.Finetune.Features.Files;
 using LLMTune.Finetune.Features.Training;
@@ -66,6 +67,23 @@ public sealed class JobService(
             throw BadRequest($"hyperparameters.batchSize must be between 1 and {limits.MaxBatchSize}.", "hyperparameters.batchSize");
         }
 
+        var adapter = hyper?.Adapter?.Trim().ToLowerInvariant() ?? (settings.Training.Mode == TrainingMode.Full ? FineTuneJob.FullAdapter : FineTuneJob.LoraAdapter);
+        if (adapter is not (FineTuneJob.LoraAdapter or FineTuneJob.FullAdapter))
+        {
+            throw BadRequest("hyperparameters.adapter must be \"lora\" or \"full\".", "hyperparameters.adapter");
+        }
+
+        if (hyper?.LoraRank is not null && adapter != FineTuneJob.LoraAdapter)
+        {
+            throw BadRequest("hyperparameters.loraRank applies only to adapter \"lora\".", "hyperparameters.loraRank");
+        }
+
+        var loraRank = hyper?.LoraRank ?? settings.Training.LoraRank;
+        if (loraRank < 1 || loraRank > limits.MaxLoraRank)
+        {
+            throw BadRequest($"hyperparameters.loraRank must be between 1 and {limits.MaxLoraRank}.", "hyperparameters.loraRank");
+        }
+
         var webhook = ValidateWebhook(request.WebhookUrl, settings);
 
         if (settings.ResolveBaseModelPath(request.BaseModel) is null)
@@ -103,6 +121,8 @@ public sealed class JobService(
             LearningRate = learningRate,
             Epochs = epochs,
             BatchSize = batchSize,
+            Adapter = adapter,
+            LoraRank = adapter == FineTuneJob.LoraAdapter ? loraRank : null,
             WebhookUrl = webhook,
             Status = JobStatus.Queued,
             CreatedAt = now,

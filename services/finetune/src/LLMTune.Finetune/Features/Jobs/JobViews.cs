@@ -2,9 +2,10 @@ using System.Text.Json.Serialization;
 
 namespace LLMTune.Finetune.Features.Jobs;
 
-public sealed record HyperparametersRequest(double? LearningRate, int? Epochs, int? BatchSize);
+/// <summary>The seed's three hyperparameters, plus LLMTune's optional <c>adapter</c> (<c>lora</c> or <c>full</c>) and <c>loraRank</c>.</summary>
+public sealed record HyperparametersRequest(double? LearningRate, int? Epochs, int? BatchSize, string? Adapter = null, int? LoraRank = null);
 
-/// <summary>The body of <c>POST /v1/fine-tune</c>, exactly the seed's.</summary>
+/// <summary>The body of <c>POST /v1/fine-tune</c>: the seed's fields.</summary>
 public sealed record CreateJobRequest(string? BaseModel, string? Dataset, string? TrainingMethod, HyperparametersRequest? Hyperparameters, string? WebhookUrl);
 
 public sealed record EpochsView(int Current, int Total);
@@ -13,7 +14,14 @@ public sealed record MetricsView(double? Loss, double? EvalLoss, double? TokensP
 
 public sealed record JobErrorView(string Code, string Message);
 
-/// <summary>The seed's job shape, plus updatedAt, and finishedAt / fineTunedModel / error when they apply.</summary>
+public sealed record HyperparametersView(
+    double LearningRate,
+    int Epochs,
+    int BatchSize,
+    string Adapter,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? LoraRank);
+
+/// <summary>The seed's job shape, plus what the job was asked for (baseModel, hyperparameters), updatedAt, and finishedAt / fineTunedModel / error when they apply.</summary>
 public sealed record JobView(
     string Id,
     string Status,
@@ -21,6 +29,8 @@ public sealed record JobView(
     EpochsView Epochs,
     MetricsView Metrics,
     DateTime CreatedAt,
+    string BaseModel,
+    HyperparametersView Hyperparameters,
     DateTime UpdatedAt,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] DateTime? FinishedAt,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? FineTunedModel,
@@ -35,6 +45,8 @@ public sealed record JobView(
         new EpochsView(j.CurrentEpoch, j.Epochs),
         new MetricsView(Round(j.Loss), Round(j.EvalLoss), j.TokensPerSecond is { } t ? Math.Round(t, 1) : null),
         j.CreatedAt,
+        j.BaseModel,
+        new HyperparametersView(j.LearningRate, j.Epochs, j.BatchSize, j.Adapter, j.Adapter == FineTuneJob.LoraAdapter ? j.LoraRank : null),
         j.UpdatedAt,
         j.FinishedAt,
         j.FineTunedModel,

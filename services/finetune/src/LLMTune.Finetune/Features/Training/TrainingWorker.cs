@@ -177,7 +177,7 @@ public sealed class TrainingWorker(
         }
 
         var directory = JobDirectory(job.Id);
-        var mode = settings.Training.Mode;
+        var mode = job.Adapter == FineTuneJob.FullAdapter ? Engine.Training.TrainingMode.Full : Engine.Training.TrainingMode.Lora;
         var request = new TrainingRunRequest
         {
             JobId = job.Id,
@@ -190,7 +190,7 @@ public sealed class TrainingWorker(
             BatchSize = job.BatchSize,
             SequenceLength = settings.Training.SequenceLength,
             Mode = mode,
-            LoraRank = settings.Training.LoraRank,
+            LoraRank = job.LoraRank ?? settings.Training.LoraRank,
             LoraAlpha = settings.Training.LoraAlpha,
             Threads = threads,
             Seed = DatasetPreparer.StableSeed(job.Id),
