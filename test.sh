@@ -13,6 +13,9 @@
 #   LLMTUNE_ARTIFACTS_PATH   build into this folder (dotnet --artifacts-path) instead of bin/ and obj/
 #   LLMTUNE_TEST_MONGO       a MongoDB connection string for the store contract tests (else Docker, else skipped)
 #   LLMTUNE_NO_RABBIT=1      do not provide RabbitMQ (the broker tests then skip and say why)
+#   LLMTUNE_TEST_S3          an S3-compatible endpoint for the artifact-store and s3:// dataset tests (with
+#                            LLMTUNE_TEST_S3_ACCESS_KEY/_SECRET_KEY); else a private s3rver (tests/s3rver, from npm)
+#                            is started on a free loopback port; LLMTUNE_NO_S3=1 skips those tests instead
 # When Docker is used, LLMTUNE_TEST_DOCKER=1 is exported for the tests.
 # Extra arguments go to `dotnet test`, e.g. ./test.sh --filter "FullyQualifiedName~Storage".
 set -euo pipefail
@@ -155,7 +158,49 @@ stop_rabbitmq() {
     RABBIT_PGID=""
 }
 
+# ---------------------------------------------------------------- private S3-compatible server
+
+S3_PID=""
+
+start_s3() {
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        if [[ "$(id -u)" != 0 ]]; then
+            log "node and npm are needed for the S3 test server: install them, set LLMTUNE_TEST_S3, or LLMTUNE_NO_S3=1"
+            return 1
+        fi
+        log "installing nodejs and npm with apt-get"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nodejs npm >"$WORK_DIR/apt-node.log" 2>&1 \
+            || { tail -20 "$WORK_DIR/apt-node.log" >&2; log "apt-get install nodejs npm failed"; return 1; }
+    fi
+    if [[ ! -x tests/s3rver/node_modules/.bin/s3rver ]]; then
+        log "installing the S3 test server (npm ci in tests/s3rver)"
+        npm ci --prefix tests/s3rver --no-audit --no-fund --loglevel=error >"$WORK_DIR/npm.log" 2>&1 \
+            || { tail -20 "$WORK_DIR/npm.log" >&2; log "npm ci in tests/s3rver failed"; return 1; }
+    fi
+    S3_PORT="$(free_port)"
+    mkdir -p "$WORK_DIR/s3"
+    tests/s3rver/node_modules/.bin/s3rver -d "$WORK_DIR/s3" -a 127.0.0.1 -p "$S3_PORT" --silent \
+        >"$WORK_DIR/s3rver.log" 2>&1 </dev/null &
+    S3_PID=$!
+    log "starting a private S3 server (s3rver) on 127.0.0.1:$S3_PORT"
+}
+
+wait_for_s3() {
+    local deadline=$((SECONDS + 30))
+    until port_in_use "$S3_PORT"; do
+        if ! kill -0 "$S3_PID" 2>/dev/null || ((SECONDS > deadline)); then
+            tail -20 "$WORK_DIR/s3rver.log" >&2 || true
+            log "the S3 server did not start"
+            return 1
+        fi
+        sleep 0.1
+    done
+    export LLMTUNE_TEST_S3="http://127.0.0.1:$S3_PORT"
+    log "S3 server is listening"
+}
+
 cleanup() {
+    [[ -z "$S3_PID" ]] || kill "$S3_PID" 2>/dev/null || true
     stop_rabbitmq
     rm -rf "$WORK_DIR"
 }
@@ -176,6 +221,14 @@ else
     start_rabbitmq
 fi
 
+if [[ -n "${LLMTUNE_TEST_S3:-}" ]]; then
+    log "S3: LLMTUNE_TEST_S3 from the environment"
+elif [[ "${LLMTUNE_NO_S3:-}" == 1 ]]; then
+    log "S3: none (LLMTUNE_NO_S3=1); S3 tests will skip"
+else
+    start_s3
+fi
+
 # ---------------------------------------------------------------- build once, test
 
 build_start=$SECONDS
@@ -189,6 +242,9 @@ log "built in $((SECONDS - build_start)) s"
 if [[ -n "$RABBIT_PGID" ]]; then
     wait_for_rabbitmq
     export RABBITMQ_URL="amqp://guest:guest@127.0.0.1:$RABBIT_PORT/"
+fi
+if [[ -n "$S3_PID" ]]; then
+    wait_for_s3
 fi
 
 test_start=$SECONDS

@@ -76,7 +76,8 @@ async Task<(double, double, double)> RunServiceAsync()
     var data = Directory.CreateTempSubdirectory("llmtune-bench-host-").FullName;
     await using var host = await TestHost.StartAsync(settings: new Dictionary<string, string?>
     {
-        ["Finetune:ArtifactsPath"] = Path.Combine(data, "finetune"),
+        ["Artifacts:LocalPath"] = Path.Combine(data, "artifacts"),
+        ["Finetune:WorkPath"] = Path.Combine(data, "finetune-work"),
         ["Finetune:BaseModels:llmtune/tiny:Path"] = modelPath,
         ["Finetune:Training:Threads"] = threads.ToString(CultureInfo.InvariantCulture),
         ["Inference:Models:llmtune/tiny:Path"] = modelPath,

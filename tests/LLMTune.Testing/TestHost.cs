@@ -39,6 +39,9 @@ public sealed class TestHost : IAsyncDisposable
             "--urls=http://127.0.0.1:0",
             $"--Storage:LiteDbPath={Path.Combine(data, "llmtune.db")}",
             $"--Gateway:InitialWorkspace:KeyFile={Path.Combine(data, "initial-api-key")}",
+            $"--Artifacts:LocalPath={Path.Combine(data, "artifacts")}",
+            $"--Artifacts:S3:CachePath={Path.Combine(data, "artifact-cache")}",
+            $"--Finetune:WorkPath={Path.Combine(data, "finetune-work")}",
             "--Serilog:MinimumLevel:Default=Warning",
         };
         args.AddRange((settings ?? new Dictionary<string, string?>()).Select(kv => $"--{kv.Key}={kv.Value}"));

@@ -10,6 +10,9 @@ namespace LLMTune.Engine.Training;
 /// </summary>
 public sealed class LlamaTrainer
 {
+    /// <summary>The checkpoint file a run keeps in its checkpoint folder (place one there to resume elsewhere).</summary>
+    public static string CheckpointPath(string checkpointDirectory) => TrainingCheckpoint.PathIn(checkpointDirectory);
+
     /// <summary>
     /// Runs training on a background thread. Progress is reported synchronously from that thread after every step.
     /// On cancellation the task ends with <see cref="OperationCanceledException"/> and no output file is written
@@ -173,6 +176,14 @@ public sealed class LlamaTrainer
                     lastEval = evalLoss;
                 }
 
+                string? checkpointPath = null;
+                if (options.CheckpointDirectory is { } dir && options.CheckpointInterval > 0 && step % options.CheckpointInterval == 0 && step < totalSteps)
+                {
+                    var tensors = graph.TrainableNames.ToDictionary(n => n, graph.Read, StringComparer.Ordinal);
+                    new TrainingCheckpoint(step, epoch, lastLoss, fingerprint, tensors).Write(dir, shapes);
+                    checkpointPath = TrainingCheckpoint.PathIn(dir);
+                }
+
                 progress?.Report(new TrainingProgress
                 {
                     Step = step,
@@ -183,13 +194,8 @@ public sealed class LlamaTrainer
                     LearningRate = learningRate,
                     TokensPerSecond = trainedTokens / Math.Max(trainTime.Elapsed.TotalSeconds, 1e-9),
                     EvalLoss = evalLoss,
+                    CheckpointPath = checkpointPath,
                 });
-
-                if (options.CheckpointDirectory is { } dir && options.CheckpointInterval > 0 && step % options.CheckpointInterval == 0 && step < totalSteps)
-                {
-                    var tensors = graph.TrainableNames.ToDictionary(n => n, graph.Read, StringComparer.Ordinal);
-                    new TrainingCheckpoint(step, epoch, lastLoss, fingerprint, tensors).Write(dir, shapes);
-                }
             }
 
             ct.ThrowIfCancellationRequested();

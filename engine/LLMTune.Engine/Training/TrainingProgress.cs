@@ -24,6 +24,9 @@ public sealed record TrainingProgress
     /// <summary>Mean loss over the held-out examples, set on the last step of each epoch (and of the run).</summary>
     public float? EvalLoss { get; init; }
 
+    /// <summary>The checkpoint written at this step, when one was (copy it to shared storage to resume on another machine).</summary>
+    public string? CheckpointPath { get; init; }
+
     public double Percent => TotalSteps == 0 ? 100 : 100.0 * Step / TotalSteps;
 }
 

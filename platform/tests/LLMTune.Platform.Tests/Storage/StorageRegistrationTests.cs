@@ -25,7 +25,7 @@ public sealed class StorageRegistrationTests : IDisposable
 
     private static IHost BuildHost(Dictionary<string, string?> settings)
     {
-        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        var builder = Microsoft.Extensions.Hosting.Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.Configuration.AddInMemoryCollection(settings);
         builder.Services.AddDocumentStore(builder.Configuration);
         builder.Services.AddDocumentStore(builder.Configuration); // a second call must not register twice

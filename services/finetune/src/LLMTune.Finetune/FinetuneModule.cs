@@ -1,9 +1,9 @@
-using LLMTune.Finetune.Features.Artifacts;
 using LLMTune.Finetune.Features.Datasets;
 using LLMTune.Finetune.Features.Deployment;
 using LLMTune.Finetune.Features.Files;
 using LLMTune.Finetune.Features.Jobs;
 using LLMTune.Finetune.Features.Training;
+using LLMTune.Platform.Artifacts;
 using LLMTune.Platform.Modules;
 using MassTransit;
 using Microsoft.AspNetCore.Builder;
@@ -28,7 +28,7 @@ public sealed class FinetuneModule : IServiceModule
         services.AddOptions<FinetuneOptions>().BindConfiguration(FinetuneOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IValidateOptions<FinetuneOptions>, FinetuneOptionsValidator>();
 
-        services.AddSingleton<IArtifactStore>(sp => new LocalArtifactStore(sp.GetRequiredService<IOptions<FinetuneOptions>>().Value.ArtifactsPath));
+        services.AddArtifactStore(builder.Configuration);
         services.AddSingleton<SafeHttpDownloader>();
         services.AddSingleton<S3DatasetReader>();
         services.AddSingleton<GcsDatasetReader>();

@@ -1,5 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using LLMTune.Engine.Training;
+using LLMTune.Platform.Artifacts;
 using Microsoft.Extensions.Options;
 
 namespace LLMTune.Finetune;
@@ -13,9 +14,12 @@ public sealed class FinetuneOptions
     public const string BundledModelId = "llmtune/tiny";
     public const string BundledModelPath = "models/llmtune-tiny.gguf";
 
-    /// <summary>Folder of the local artifact store (uploads, dataset snapshots, checkpoints, trained adapters).</summary>
+    /// <summary>
+    /// Local scratch folder where a worker trains (checkpoints, the result before it goes to the artifact store).
+    /// Uploads, dataset snapshots, mirrored checkpoints and results live in the artifact store (<c>Artifacts:*</c>).
+    /// </summary>
     [Required]
-    public string ArtifactsPath { get; set; } = "./data/finetune";
+    public string WorkPath { get; set; } = "./data/finetune-work";
 
     /// <summary>Largest uploaded file, in bytes; larger uploads get 413.</summary>
     [Range(1, long.MaxValue)]
@@ -46,8 +50,9 @@ public sealed class FinetuneOptions
     [Required]
     public RemoteDatasetOptions RemoteDatasets { get; set; } = new();
 
+    /// <summary>How <c>s3://</c> datasets are read (AWS, or an S3-compatible store with <c>ServiceUrl</c> + <c>ForcePathStyle</c>).</summary>
     [Required]
-    public S3SourceOptions S3 { get; set; } = new();
+    public S3ConnectionOptions S3 { get; set; } = new();
 
     [Required]
     public GcsSourceOptions Gcs { get; set; } = new();
@@ -149,22 +154,6 @@ public sealed class RemoteDatasetOptions
     public int MaxRedirects { get; set; } = 3;
 }
 
-public sealed class S3SourceOptions
-{
-    /// <summary>An S3-compatible endpoint (MinIO, Ceph, R2); null uses AWS.</summary>
-    public string? ServiceUrl { get; set; }
-
-    public string? Region { get; set; }
-
-    /// <summary>Static credentials; when absent the AWS SDK's default chain (environment, profile, IAM role) is used.</summary>
-    public string? AccessKey { get; set; }
-
-    public string? SecretKey { get; set; }
-
-    /// <summary>Path-style addressing, which most S3-compatible stores need.</summary>
-    public bool ForcePathStyle { get; set; }
-}
-
 public sealed class GcsSourceOptions
 {
     /// <summary>A service-account JSON key file; when absent Google's application default credentials are used.</summary>
@@ -172,6 +161,12 @@ public sealed class GcsSourceOptions
 
     /// <summary>Reads public objects without credentials.</summary>
     public bool Anonymous { get; set; }
+
+    /// <summary>
+    /// A GCS-compatible endpoint, e.g. an emulator such as fake-gcs-server or a private gateway; null uses
+    /// storage.googleapis.com. The JSON API is expected under <c>{ServiceUrl}/storage/v1/</c>, as on Google's endpoint.
+    /// </summary>
+    public string? ServiceUrl { get; set; }
 }
 
 /// <summary>Checks the settings that annotations cannot express, naming the setting.</summary>
@@ -227,6 +222,16 @@ internal sealed class FinetuneOptionsValidator : IValidateOptions<FinetuneOption
                 problems.Add($"Finetune:RemoteDatasets:AllowedHosts: '{host}' is neither a host name, an address nor a CIDR range.");
             }
         }
+
+        // Blank counts as unset (null uses Google's endpoint), as an empty environment variable would give.
+        if (o.Gcs.ServiceUrl is { } gcsUrl && !string.IsNullOrWhiteSpace(gcsUrl)
+            && !(Uri.TryCreate(gcsUrl, UriKind.Absolute, out var gcsUri) && (gcsUri.Scheme == Uri.UriSchemeHttp || gcsUri.Scheme == Uri.UriSchemeHttps)
+                && string.IsNullOrEmpty(gcsUri.Query) && string.IsNullOrEmpty(gcsUri.Fragment)))
+        {
+            problems.Add($"Finetune:Gcs:ServiceUrl: '{gcsUrl}' must be an absolute http or https URL without query or fragment (e.g. http://localhost:4443).");
+        }
+
+        problems.AddRange(o.S3.Problems("Finetune:S3"));
 
         foreach (var (id, model) in o.BaseModels.Where(m => m.Value.Enabled))
         {

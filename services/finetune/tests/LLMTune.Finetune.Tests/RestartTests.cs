@@ -39,16 +39,10 @@ public sealed class RestartTests
         await using (var first = await HostProcess.StartAsync(workDir, args))
         {
             using var client = Client(first.Address, data);
-            var file = await client.UploadAsync(FinetuneApi.SecretWordDataset(40));
-            jobId = (await client.CreateJobAsync(new
-            {
-                baseModel = FinetuneHost.Small,
-                dataset = file,
-                hyperparameters = new { learningRate = 0.005, epochs = 40, batchSize = 4 },
-            })).GetProperty("id").GetString()!;
+            jobId = await client.StartLongJobAsync();
 
             // Wait until a checkpoint (every 5 steps here) is on disk, then stop the process mid-training.
-            var checkpoints = Path.Combine(data, "finetune", "jobs", jobId, "checkpoints");
+            var checkpoints = Path.Combine(data, "finetune-work", "jobs", jobId, "checkpoints");
             await Eventually.True(() => Directory.Exists(checkpoints) && Directory.EnumerateFiles(checkpoints, "*.gguf").Any(), TimeSpan.FromMinutes(1), "a checkpoint");
             var before = await client.GetJobAsync(jobId);
             Assert.Equal("training", before.GetProperty("status").GetString());

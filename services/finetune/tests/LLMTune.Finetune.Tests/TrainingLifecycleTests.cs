@@ -101,7 +101,11 @@ public sealed class TrainingLifecycleTests
         Assert.Equal(["TrainingStarted", "TrainingCompleted", "ModelDeployed"], lifecycle);
         var completed = host.Events.Of<TrainingCompleted>().Single(c => c.JobId == jobId);
         Assert.Equal("lora", completed.ArtifactKind);
-        Assert.True(Path.IsPathRooted(completed.ArtifactUri) && File.Exists(completed.ArtifactUri));
+        var artifact = new Uri(completed.ArtifactUri);
+        Assert.True(artifact.IsFile && artifact.LocalPath.StartsWith(host.ArtifactsPath, StringComparison.Ordinal) && File.Exists(artifact.LocalPath), completed.ArtifactUri);
+        // Training leaves nothing behind: no scratch folder, no mirrored checkpoint.
+        Assert.False(Directory.Exists(Path.Combine(host.WorkPath, "jobs", jobId)));
+        Assert.False(File.Exists(Path.Combine(host.ArtifactsPath, "jobs", jobId, "checkpoint.gguf")));
         Assert.Equal("https://app.example.com/fine-tune-callback", completed.WebhookUrl);
         Assert.Single(host.Events.Of<TrainingQueued>(), q => q.JobId == jobId);
         Assert.Contains(host.Events.Of<TrainingProgressed>(), p => p.JobId == jobId);
@@ -154,6 +158,7 @@ public sealed class TrainingLifecycleTests
         var runtime = host.Service<JobRuntime>();
         await Eventually.True(() => !runtime.IsRunning(jobId), TimeSpan.FromSeconds(30), "the run to stop");
         Assert.False(Directory.Exists(Path.Combine(host.ArtifactsPath, "jobs", jobId)));
+        Assert.False(Directory.Exists(Path.Combine(host.WorkPath, "jobs", jobId)));
 
         // The single worker slot is free: the next job runs to completion.
         var next = (await client.CreateJobAsync(new

@@ -5,6 +5,7 @@ using LLMTune.Inference.Features.Models;
 using LLMTune.Inference.Features.NativeInference;
 using LLMTune.Inference.Features.OpenAiCompatible;
 using LLMTune.Inference.Features.Upstream;
+using LLMTune.Platform.Artifacts;
 using LLMTune.Platform.Modules;
 using MassTransit;
 using Microsoft.AspNetCore.Builder;
@@ -54,6 +55,7 @@ public sealed class InferenceModule : IServiceModule
 
         services.AddSingleton(sp => new ModelManager(sp.GetRequiredService<ILoggerFactory>()));
         services.AddSingleton<ModelRegistry>();
+        services.AddArtifactStore(builder.Configuration);
         services.AddSingleton<DeploymentService>();
         services.AddSingleton<InferenceService>();
         services.AddSingleton<UsageMeter>();

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using LLMTune.Contracts;
 using LLMTune.Inference.Tests.Support;
+using LLMTune.Platform.Artifacts;
 using LLMTune.Testing;
 using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
@@ -28,7 +29,8 @@ public sealed class DeploymentTests(InferenceHost fixture)
             .AssertError(HttpStatusCode.NotFound, "model_not_found");
 
         var artifact = kind == "lora" ? TestModels.WriteLoraAdapter(seed: 21) : TestModels.WriteFullModel(seed: 99);
-        var training = new TrainingCompleted(owner, jobId, DateTimeOffset.UtcNow, jobId, InferenceHost.Small, new Uri(artifact).AbsoluteUri, kind);
+        var location = await StoreArtifactAsync(fixture.Host.Services, jobId, artifact);
+        var training = new TrainingCompleted(owner, jobId, DateTimeOffset.UtcNow, jobId, InferenceHost.Small, location, kind);
         await fixture.Host.Services.GetRequiredService<IBus>().Publish(training, TestContext.Current.CancellationToken);
 
         var deployed = await WaitForDeployedAsync(modelId);
@@ -96,8 +98,9 @@ public sealed class DeploymentTests(InferenceHost fixture)
 
             var jobId = "job_restart";
             modelId = $"ft:{InferenceHost.Small}:{workspaceId}:{jobId}";
+            var location = await StoreArtifactAsync(first.Services, jobId, TestModels.WriteLoraAdapter(seed: 5));
             await first.Services.GetRequiredService<IBus>().Publish(new TrainingCompleted(
-                workspaceId, jobId, DateTimeOffset.UtcNow, jobId, InferenceHost.Small, TestModels.WriteLoraAdapter(seed: 5), "lora"), TestContext.Current.CancellationToken);
+                workspaceId, jobId, DateTimeOffset.UtcNow, jobId, InferenceHost.Small, location, "lora"), TestContext.Current.CancellationToken);
             await Eventually.True(() => events.Of<ModelDeployed>().Any(d => d.ModelId == modelId), what: "the deployment");
             text = (await (await client.PostAsJsonAsync($"/v1/models/{modelId}/inference", new { prompt = "Once upon a time", temperature = 0, maxTokens = 6 })).Json())
                 .GetProperty("text").GetString()!;
@@ -109,6 +112,36 @@ public sealed class DeploymentTests(InferenceHost fixture)
         Assert.Contains(models.GetProperty("data").EnumerateArray(), m => m.GetProperty("id").GetString() == modelId);
         var answer = await (await again.PostAsJsonAsync($"/v1/models/{modelId}/inference", new { prompt = "Once upon a time", temperature = 0, maxTokens = 6 })).Json();
         Assert.Equal(text, answer.GetProperty("text").GetString());
+    }
+
+    [Fact]
+    public async Task An_artifact_outside_the_artifact_store_is_not_deployed()
+    {
+        var (owner, ownerKey) = await fixture.CreateWorkspaceAsync("owner-outside");
+        var jobId = "job_" + Guid.NewGuid().ToString("N")[..16];
+        var modelId = $"ft:{InferenceHost.Small}:{owner}:{jobId}";
+        // A real adapter, but at a path the store does not own: events must not make the service load arbitrary files.
+        var outside = new Uri(TestModels.WriteLoraAdapter(seed: 8)).AbsoluteUri;
+        await fixture.Host.Services.GetRequiredService<IBus>().Publish(
+            new TrainingCompleted(owner, jobId, DateTimeOffset.UtcNow, jobId, InferenceHost.Small, outside, "lora"), TestContext.Current.CancellationToken);
+        await WaitForConsumedAsync(jobId, times: 1);
+
+        using var client = fixture.Client(ownerKey);
+        await (await client.PostAsJsonAsync($"/v1/models/{modelId}/inference", new { prompt = "x" })).AssertError(HttpStatusCode.NotFound, "model_not_found");
+        Assert.DoesNotContain(fixture.Events.Of<ModelDeployed>(), d => d.ModelId == modelId);
+    }
+
+    /// <summary>Puts a trained file where the fine-tune service would (the artifact store) and returns its location.</summary>
+    private static async Task<string> StoreArtifactAsync(IServiceProvider services, string jobId, string path)
+    {
+        var store = services.GetRequiredService<IArtifactStore>();
+        var key = $"jobs/{jobId}/{Path.GetFileName(path)}";
+        await using (var file = File.OpenRead(path))
+        {
+            await store.SaveAsync(key, file, long.MaxValue, TestContext.Current.CancellationToken);
+        }
+
+        return store.LocationOf(key);
     }
 
     private async Task<ModelDeployed> WaitForDeployedAsync(string modelId)

@@ -27,14 +27,19 @@ public sealed class FinetuneHost : IAsyncDisposable
     public TestHost Host { get; }
     public PublishedEvents Events { get; }
     public string Key => Host.InitialKey;
-    public string ArtifactsPath => Path.Combine(Host.DataDirectory, "finetune");
+    /// <summary>The local artifact store's folder (uploads, snapshots, results).</summary>
+    public string ArtifactsPath => Path.Combine(Host.DataDirectory, "artifacts");
+
+    /// <summary>Where the worker trains.</summary>
+    public string WorkPath => Path.Combine(Host.DataDirectory, "finetune-work");
 
     public static Dictionary<string, string?> Settings(string dataDirectory)
     {
         var settings = new Dictionary<string, string?>
         {
             ["Admin:OperatorToken"] = OperatorToken,
-            ["Finetune:ArtifactsPath"] = Path.Combine(dataDirectory, "finetune"),
+            ["Artifacts:LocalPath"] = Path.Combine(dataDirectory, "artifacts"),
+            ["Finetune:WorkPath"] = Path.Combine(dataDirectory, "finetune-work"),
             [$"Finetune:BaseModels:{Small}:Path"] = FinetuneTestModels.SmallPath,
             ["Finetune:Worker:LeaseDuration"] = "00:00:03",
             ["Finetune:Worker:PollInterval"] = "00:00:00.200",
@@ -96,6 +101,19 @@ public static class FinetuneApi
 
     public static async Task<JsonElement> CreateJobAsync(this HttpClient client, object body) =>
         await (await client.PostAsJsonAsync("/v1/fine-tune", body)).Json(HttpStatusCode.Created);
+
+    /// <summary>Uploads a dataset and starts a job long enough (40 epochs) to be interrupted after its first checkpoints.</summary>
+    public static async Task<string> StartLongJobAsync(this HttpClient client)
+    {
+        var file = await client.UploadAsync(SecretWordDataset(40));
+        var job = await client.CreateJobAsync(new
+        {
+            baseModel = FinetuneHost.Small,
+            dataset = file,
+            hyperparameters = new { learningRate = 0.005, epochs = 40, batchSize = 4 },
+        });
+        return job.GetProperty("id").GetString()!;
+    }
 
     public static async Task<JsonElement> GetJobAsync(this HttpClient client, string jobId) =>
         await (await client.GetAsync($"/v1/fine-tune/{jobId}")).Json();

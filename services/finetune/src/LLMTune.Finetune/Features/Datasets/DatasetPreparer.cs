@@ -2,6 +2,7 @@ using LLMTune.Engine.Training;
 using LLMTune.Finetune.Features.Artifacts;
 using LLMTune.Finetune.Features.Files;
 using LLMTune.Finetune.Features.Jobs;
+using LLMTune.Platform.Artifacts;
 using LLMTune.Platform.Storage;
 using Microsoft.Extensions.Options;
 
@@ -90,11 +91,27 @@ public sealed class DatasetPreparer(
                 await https.DownloadAsync(reference.Url!, store, snapshot, ct);
                 break;
             case DatasetKind.S3:
-                await s3.CopyAsync(reference.Bucket!, reference.ObjectKey!, store, snapshot, ct);
+                await WithinTimeoutAsync(job.Dataset, t => s3.CopyAsync(reference.Bucket!, reference.ObjectKey!, store, snapshot, t), ct);
                 break;
             case DatasetKind.Gcs:
-                await gcs.CopyAsync(reference.Bucket!, reference.ObjectKey!, store, snapshot, ct);
+                await WithinTimeoutAsync(job.Dataset, t => gcs.CopyAsync(reference.Bucket!, reference.ObjectKey!, store, snapshot, t), ct);
                 break;
+        }
+    }
+
+    /// <summary>Bucket reads get the same whole-download limit as https ones (the https downloader applies its own).</summary>
+    private async Task WithinTimeoutAsync(string source, Func<CancellationToken, Task<long>> copy, CancellationToken ct)
+    {
+        var limit = options.Value.RemoteDatasets.Timeout;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(limit);
+        try
+        {
+            await copy(timeout.Token);
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested && !ct.IsCancellationRequested)
+        {
+            throw new DatasetException(DatasetException.Unavailable, $"{source} did not download within {limit.TotalSeconds:0.#} s (Finetune:RemoteDatasets:Timeout).");
         }
     }
 }

@@ -1,8 +1,8 @@
 using System.Net;
 using Amazon.Runtime;
-using Amazon.S3;
 using Amazon.S3.Model;
-using LLMTune.Finetune.Features.Artifacts;
+using Amazon.S3;
+using LLMTune.Platform.Artifacts;
 using Microsoft.Extensions.Options;
 
 namespace LLMTune.Finetune.Features.Datasets;
@@ -13,7 +13,7 @@ public sealed class S3DatasetReader(IOptions<FinetuneOptions> options)
     public async Task<long> CopyAsync(string bucket, string key, IArtifactStore store, string destination, CancellationToken ct)
     {
         var settings = options.Value;
-        using var client = CreateClient(settings.S3);
+        using var client = settings.S3.CreateClient();
         try
         {
             using var response = await client.GetObjectAsync(new GetObjectRequest { BucketName = bucket, Key = key }, ct).ConfigureAwait(false);
@@ -37,23 +37,5 @@ public sealed class S3DatasetReader(IOptions<FinetuneOptions> options)
         {
             throw new DatasetException(DatasetException.TooLarge, $"s3://{bucket}/{key} is larger than the limit of {settings.RemoteDatasets.MaxBytes} bytes.");
         }
-    }
-
-    private static AmazonS3Client CreateClient(S3SourceOptions s3)
-    {
-        var config = new AmazonS3Config { ForcePathStyle = s3.ForcePathStyle };
-        if (!string.IsNullOrWhiteSpace(s3.ServiceUrl))
-        {
-            config.ServiceURL = s3.ServiceUrl;
-        }
-
-        if (!string.IsNullOrWhiteSpace(s3.Region))
-        {
-            config.RegionEndpoint = Amazon.RegionEndpoint.GetBySystemName(s3.Region);
-        }
-
-        return string.IsNullOrEmpty(s3.AccessKey)
-            ? new AmazonS3Client(config)
-            : new AmazonS3Client(new BasicAWSCredentials(s3.AccessKey, s3.SecretKey), config);
     }
 }

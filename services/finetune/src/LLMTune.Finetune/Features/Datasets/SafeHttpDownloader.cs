@@ -1,8 +1,8 @@
-using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
+using System.Net;
 using System.Security.Cryptography.X509Certificates;
-using LLMTune.Finetune.Features.Artifacts;
+using LLMTune.Platform.Artifacts;
 using Microsoft.Extensions.Options;
 
 namespace LLMTune.Finetune.Features.Datasets;

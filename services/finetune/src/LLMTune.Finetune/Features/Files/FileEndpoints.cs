@@ -1,12 +1,13 @@
 using System.Security.Claims;
 using LLMTune.Finetune.Features.Artifacts;
+using LLMTune.Platform.Artifacts;
 using LLMTune.Platform.Errors;
 using LLMTune.Platform.Http;
 using LLMTune.Platform.Identity;
 using LLMTune.Platform.Storage;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Options;

@@ -71,7 +71,8 @@ public sealed class FineTuneJob : IDocument
 
     public bool StartedAnnounced { get; set; }
     public bool CompletionAnnounced { get; set; }
-    public string? ArtifactPath { get; set; }
+    /// <summary>Where the result is, as the artifact store names it for other services (<c>file:///…</c> or <c>s3://…</c>).</summary>
+    public string? ArtifactLocation { get; set; }
     public string? ArtifactKind { get; set; }
 
     public bool IsFinished => Status is JobStatus.Completed or JobStatus.Failed or JobStatus.Cancelled;

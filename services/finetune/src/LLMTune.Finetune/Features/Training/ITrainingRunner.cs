@@ -34,7 +34,8 @@ public sealed record TrainingRunRequest
 }
 
 /// <summary>Progress of a run, as the worker records it on the job.</summary>
-public sealed record TrainingRunProgress(int Step, int TotalSteps, int Epoch, int TotalEpochs, double Loss, double? EvalLoss, double TokensPerSecond)
+/// <remarks><see cref="CheckpointPath"/> names the checkpoint written at this step, if any; the worker mirrors it to the artifact store.</remarks>
+public sealed record TrainingRunProgress(int Step, int TotalSteps, int Epoch, int TotalEpochs, double Loss, double? EvalLoss, double TokensPerSecond, string? CheckpointPath = null)
 {
     public double Percent => TotalSteps == 0 ? 100 : 100.0 * Step / TotalSteps;
 }

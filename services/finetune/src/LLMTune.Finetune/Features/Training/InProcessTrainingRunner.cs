@@ -48,6 +48,6 @@ public sealed class InProcessTrainingRunner(ILogger<InProcessTrainingRunner> log
     private sealed class Reporter(IProgress<TrainingRunProgress> target) : IProgress<TrainingProgress>
     {
         public void Report(TrainingProgress value) =>
-            target.Report(new TrainingRunProgress(value.Step, value.TotalSteps, value.Epoch, value.TotalEpochs, value.Loss, value.EvalLoss, value.TokensPerSecond));
+            target.Report(new TrainingRunProgress(value.Step, value.TotalSteps, value.Epoch, value.TotalEpochs, value.Loss, value.EvalLoss, value.TokensPerSecond, value.CheckpointPath));
     }
 }

@@ -4,6 +4,7 @@ using LLMTune.Contracts;
 using LLMTune.Finetune.Features.Artifacts;
 using LLMTune.Finetune.Features.Datasets;
 using LLMTune.Finetune.Features.Jobs;
+using LLMTune.Platform.Artifacts;
 using MassTransit;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -177,6 +178,8 @@ public sealed class TrainingWorker(
         }
 
         var directory = JobDirectory(job.Id);
+        var checkpointDirectory = Path.Combine(directory, "checkpoints");
+        await RestoreCheckpointAsync(job.Id, checkpointDirectory, ct);
         var mode = job.Adapter == FineTuneJob.FullAdapter ? Engine.Training.TrainingMode.Full : Engine.Training.TrainingMode.Lora;
         var request = new TrainingRunRequest
         {
@@ -194,12 +197,12 @@ public sealed class TrainingWorker(
             LoraAlpha = settings.Training.LoraAlpha,
             Threads = threads,
             Seed = DatasetPreparer.StableSeed(job.Id),
-            CheckpointDirectory = Path.Combine(directory, "checkpoints"),
+            CheckpointDirectory = checkpointDirectory,
             CheckpointInterval = settings.Training.CheckpointInterval,
             OutputPath = Path.Combine(directory, mode == Engine.Training.TrainingMode.Lora ? "adapter.gguf" : "model.gguf"),
         };
 
-        var recorder = new ProgressRecorder(jobs, bus, time, logger, WorkerId, job, settings.Worker.ProgressInterval);
+        var recorder = new ProgressRecorder(jobs, artifacts, bus, time, logger, WorkerId, job, settings.Worker.ProgressInterval);
         var recording = recorder.RunAsync(ct);
         TrainingRunResult result;
         try
@@ -212,14 +215,20 @@ public sealed class TrainingWorker(
             await recording;
         }
 
-        var kind = result.Mode == Engine.Training.TrainingMode.Lora ? "lora" : "full";
+        var lora = result.Mode == Engine.Training.TrainingMode.Lora;
+        var outputKey = ArtifactKeys.Output(job.Id, lora);
+        await using (var output = File.OpenRead(result.OutputPath))
+        {
+            await artifacts.SaveAsync(outputKey, output, long.MaxValue, ct);
+        }
+
         var completed = await jobs.UpdateOwnedAsync(job.Id, WorkerId, j =>
         {
             j.Status = JobStatus.Completed;
             j.Progress = 100;
             j.FinishedAt = jobs.Now;
-            j.ArtifactPath = result.OutputPath;
-            j.ArtifactKind = kind;
+            j.ArtifactLocation = artifacts.LocationOf(outputKey);
+            j.ArtifactKind = lora ? "lora" : "full";
             j.EvalLoss = result.FinalEvalLoss ?? j.EvalLoss;
             j.LeaseOwner = null;
             j.LeaseExpiresAt = null;
@@ -230,6 +239,8 @@ public sealed class TrainingWorker(
             throw new LeaseLostException();
         }
 
+        await DiscardCheckpointsAsync(job.Id);
+        DeleteDirectory(directory);
         await jobs.AddEventAsync(completed, "status", string.Create(CultureInfo.InvariantCulture,
             $"Training completed: {result.Steps} steps{(result.ResumedFromStep > 0 ? $" (resumed from step {result.ResumedFromStep})" : "")}, eval loss {FormatLoss(result.InitialEvalLoss)} -> {FormatLoss(result.FinalEvalLoss)}, {result.TokensPerSecond:F0} tokens/s."),
             e => e.Status = "completed", CancellationToken.None);
@@ -241,7 +252,7 @@ public sealed class TrainingWorker(
 
     private async Task AnnounceCompletionAsync(FineTuneJob job, CancellationToken ct)
     {
-        await bus.Publish(new TrainingCompleted(job.WorkspaceId, job.Id, time.GetUtcNow(), job.Id, job.BaseModel, job.ArtifactPath!, job.ArtifactKind!, job.WebhookUrl), ct);
+        await bus.Publish(new TrainingCompleted(job.WorkspaceId, job.Id, time.GetUtcNow(), job.Id, job.BaseModel, job.ArtifactLocation!, job.ArtifactKind!, job.WebhookUrl), ct);
         await jobs.MarkCompletionAnnouncedAsync(job.Id, ct);
     }
 
@@ -308,7 +319,7 @@ public sealed class TrainingWorker(
 
         logger.LogWarning("Fine-tune job {JobId} failed: {Code} {Message}", job.Id, code, message);
         await jobs.AddEventAsync(failed, "status", message, e => e.Status = "failed", CancellationToken.None);
-        DeleteDirectory(Path.Combine(JobDirectory(job.Id), "checkpoints"));
+        await DiscardCheckpointsAsync(job.Id);
         await bus.Publish(new TrainingFailed(failed.WorkspaceId, failed.Id, time.GetUtcNow(), failed.Id, failed.BaseModel, code, message, failed.WebhookUrl), CancellationToken.None);
     }
 
@@ -345,7 +356,41 @@ public sealed class TrainingWorker(
         }
     }
 
-    internal string JobDirectory(string jobId) => Path.Combine(Path.GetFullPath(Settings.ArtifactsPath), "jobs", jobId);
+    internal string JobDirectory(string jobId) => Path.Combine(Path.GetFullPath(Settings.WorkPath), "jobs", jobId);
+
+    /// <summary>
+    /// A job that trained elsewhere before (another machine, or a wiped disk) resumes from the checkpoint mirrored to
+    /// the artifact store; a checkpoint already on this disk is at least as new.
+    /// </summary>
+    private async Task RestoreCheckpointAsync(string jobId, string checkpointDirectory, CancellationToken ct)
+    {
+        var local = Engine.Training.LlamaTrainer.CheckpointPath(checkpointDirectory);
+        if (File.Exists(local))
+        {
+            return;
+        }
+
+        await using var mirrored = await artifacts.OpenReadAsync(ArtifactKeys.Checkpoint(jobId), ct);
+        if (mirrored is not null)
+        {
+            await LimitedCopy.WriteFileAtomicallyAsync(local, mirrored, long.MaxValue, ct);
+            logger.LogInformation("Restored the checkpoint of job {JobId} from the artifact store", jobId);
+        }
+    }
+
+    /// <summary>Removes the job's checkpoints here and in the store (a failed or finished job never resumes).</summary>
+    private async Task DiscardCheckpointsAsync(string jobId)
+    {
+        DeleteDirectory(Path.Combine(JobDirectory(jobId), "checkpoints"));
+        try
+        {
+            await artifacts.DeleteAsync(ArtifactKeys.Checkpoint(jobId), CancellationToken.None);
+        }
+        catch (Exception e)
+        {
+            logger.LogWarning(e, "Could not delete the mirrored checkpoint of job {JobId}", jobId);
+        }
+    }
 
     private static void DeleteDirectory(string path)
     {
@@ -361,7 +406,8 @@ public sealed class TrainingWorker(
     /// Takes the trainer's per-step reports (on the training thread, without blocking it) and writes them to the job:
     /// at most every <c>interval</c>, and at once for eval results and the last step.
     /// </summary>
-    private sealed class ProgressRecorder(JobStore jobs, IBus bus, TimeProvider time, ILogger logger, string workerId, FineTuneJob job, TimeSpan interval) : IProgress<TrainingRunProgress>
+    private sealed class ProgressRecorder(JobStore jobs, IArtifactStore artifacts, IBus bus, TimeProvider time, ILogger logger, string workerId, FineTuneJob job, TimeSpan interval)
+        : IProgress<TrainingRunProgress>
     {
         private readonly Channel<TrainingRunProgress> _reports = Channel.CreateUnbounded<TrainingRunProgress>(new UnboundedChannelOptions { SingleReader = true });
 
@@ -377,8 +423,10 @@ public sealed class TrainingWorker(
             {
                 while (await _reports.Reader.WaitToReadAsync(CancellationToken.None))
                 {
+                    string? checkpoint = null;
                     while (_reports.Reader.TryRead(out var report))
                     {
+                        checkpoint = report.CheckpointPath ?? checkpoint;
                         pending = report;
                         var now = jobs.Now;
                         if (report.EvalLoss is not null || report.Step == report.TotalSteps || now - lastWrite >= interval)
@@ -387,6 +435,12 @@ public sealed class TrainingWorker(
                             pending = null;
                             lastWrite = now;
                         }
+                    }
+
+                    if (checkpoint is not null)
+                    {
+                        // Only the newest: the file is replaced at every checkpoint, so older reports name the same file.
+                        await MirrorCheckpointAsync(checkpoint, ct);
                     }
                 }
 
@@ -403,6 +457,24 @@ public sealed class TrainingWorker(
             {
                 // Progress is informative: a failed write must not fail the training.
                 logger.LogWarning(e, "Recording progress of job {JobId} failed", job.Id);
+            }
+        }
+
+        private async Task MirrorCheckpointAsync(string path, CancellationToken ct)
+        {
+            try
+            {
+                await using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+                await artifacts.SaveAsync(ArtifactKeys.Checkpoint(job.Id), file, long.MaxValue, ct);
+            }
+            catch (FileNotFoundException)
+            {
+                // the run finished and removed it: nothing left to resume from
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // The local checkpoint still serves a resume on this machine.
+                logger.LogWarning(e, "Mirroring the checkpoint of job {JobId} to the artifact store failed", job.Id);
             }
         }
 

@@ -20,8 +20,8 @@ public sealed class DeployedModel : IDocument
 
     public string BaseModel { get; set; } = "";
 
-    /// <summary>Local path of the GGUF (a LoRA adapter or a whole model).</summary>
-    public string ArtifactPath { get; set; } = "";
+    /// <summary>Where the trained file is, as the artifact store names it (<c>file:///…</c> or <c>s3://…</c>; from <c>TrainingCompleted</c>).</summary>
+    public string ArtifactLocation { get; set; } = "";
 
     /// <summary><c>lora</c> or <c>full</c>.</summary>
     public string ArtifactKind { get; set; } = "";

@@ -1,6 +1,7 @@
 using LLMTune.Contracts;
 using LLMTune.Engine.Inference;
 using LLMTune.Inference.Features.Models;
+using LLMTune.Platform.Artifacts;
 using LLMTune.Platform.Storage;
 using Microsoft.Extensions.Logging;
 
@@ -18,6 +19,7 @@ public sealed class DeploymentService(
     ModelRegistry registry,
     ModelManager engine,
     IDocumentStore store,
+    IArtifactStore artifacts,
     TimeProvider time,
     ILogger<DeploymentService> logger)
 {
@@ -49,7 +51,7 @@ public sealed class DeploymentService(
                 WorkspaceId = training.WorkspaceId,
                 JobId = training.JobId,
                 BaseModel = training.BaseModel,
-                ArtifactPath = ArtifactPath(training.ArtifactUri),
+                ArtifactLocation = training.ArtifactUri,
                 ArtifactKind = training.ArtifactKind,
                 CreatedAt = time.GetUtcNow().UtcDateTime,
             };
@@ -180,10 +182,7 @@ public sealed class DeploymentService(
 
     private async Task<ServedModel> LoadAsync(DeployedModel record)
     {
-        if (!File.Exists(record.ArtifactPath))
-        {
-            throw new DeploymentFailedException($"Artifact '{record.ArtifactPath}' of {record.Id} does not exist.");
-        }
+        var artifactPath = await LocalFileOfAsync(record).ConfigureAwait(false);
 
         var baseModel = registry.FindShared(record.BaseModel) as LocalServedModel;
         ServedModel served;
@@ -197,7 +196,7 @@ public sealed class DeploymentService(
                         throw new DeploymentFailedException($"LoRA {record.Id} needs its base model '{record.BaseModel}' loaded locally.");
                     }
 
-                    await baseModel.Model.AddVariantAsync(new ModelVariantOptions(record.Id, [new LoraAdapterReference(record.ArtifactPath)])).ConfigureAwait(false);
+                    await baseModel.Model.AddVariantAsync(new ModelVariantOptions(record.Id, [new LoraAdapterReference(artifactPath)])).ConfigureAwait(false);
                     served = new LocalServedModel
                     {
                         Id = record.Id,
@@ -211,7 +210,7 @@ public sealed class DeploymentService(
                 case DeployedModel.FullKind:
                     // A full fine-tune runs like its base: same context, concurrency and queue.
                     var settings = baseModel?.Settings ?? new ModelOptions();
-                    var model = await engine.LoadAsync(record.Id, ModelLoading.EngineOptions(record.ArtifactPath, settings)).ConfigureAwait(false);
+                    var model = await engine.LoadAsync(record.Id, ModelLoading.EngineOptions(artifactPath, settings)).ConfigureAwait(false);
                     served = new LocalServedModel
                     {
                         Id = record.Id,
@@ -251,6 +250,20 @@ public sealed class DeploymentService(
         }
     }
 
-    private static string ArtifactPath(string artifactUri) =>
-        Uri.TryCreate(artifactUri, UriKind.Absolute, out var uri) && uri.IsFile ? uri.LocalPath : artifactUri;
+    /// <summary>The artifact as a file llama.cpp can load: straight from the local store, or downloaded (and cached) from S3.</summary>
+    private async Task<string> LocalFileOfAsync(DeployedModel record)
+    {
+        var key = artifacts.KeyOf(record.ArtifactLocation)
+            ?? throw new DeploymentFailedException(
+                $"Artifact '{record.ArtifactLocation}' of {record.Id} is not in this service's artifact store; inference and fine-tune must share the Artifacts:* settings.");
+        try
+        {
+            return await artifacts.GetLocalFileAsync(key, CancellationToken.None).ConfigureAwait(false)
+                ?? throw new DeploymentFailedException($"Artifact '{record.ArtifactLocation}' of {record.Id} does not exist.");
+        }
+        catch (Exception e) when (e is not DeploymentFailedException and not OperationCanceledException)
+        {
+            throw new DeploymentFailedException($"Artifact '{record.ArtifactLocation}' of {record.Id} cannot be read: {e.Message}", e);
+        }
+    }
 }

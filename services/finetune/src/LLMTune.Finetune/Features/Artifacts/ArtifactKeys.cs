@@ -1,0 +1,17 @@
+namespace LLMTune.Finetune.Features.Artifacts;
+
+/// <summary>The artifact-store keys the fine-tune service uses, in one place.</summary>
+public static class ArtifactKeys
+{
+    public static string File(string fileId) => $"files/{fileId}";
+
+    public static string JobPrefix(string jobId) => $"jobs/{jobId}/";
+
+    public static string DatasetSnapshot(string jobId) => $"jobs/{jobId}/dataset.jsonl";
+
+    /// <summary>The latest training checkpoint, mirrored from the worker's disk so any worker can resume the job.</summary>
+    public static string Checkpoint(string jobId) => $"jobs/{jobId}/checkpoint.gguf";
+
+    /// <summary>The trained result: a LoRA adapter or a full model.</summary>
+    public static string Output(string jobId, bool lora) => $"jobs/{jobId}/{(lora ? "adapter.gguf" : "model.gguf")}";
+}
