@@ -3,9 +3,12 @@ using System.Globalization;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using LLMTune.Contracts;
 using LLMTune.Engine.Training;
 using LLMTune.Finetune.Features.Datasets;
 using LLMTune.Testing;
+using MassTransit;
+using Microsoft.Extensions.DependencyInjection;
 
 // Training tokens/s of LlamaTrainer called directly versus the same job through the fine-tune service (upload,
 // POST /v1/fine-tune, worker, progress writes, checkpoints), and the time from POST /v1/fine-tune to the first
@@ -91,7 +94,10 @@ async Task<(double, double, double)> RunServiceAsync()
     };
     var file = JsonDocument.Parse(await (await client.PostAsync("/v1/files", form)).Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetString();
 
-    var posted = DateTime.UtcNow;
+    // Timed by the events the service publishes, seen in-process (the API's timestamps have whole seconds).
+    var clock = new LifecycleClock();
+    using var observing = host.Services.GetRequiredService<IBus>().ConnectPublishObserver(clock);
+    var posted = Stopwatch.GetTimestamp();
     var created = await client.PostAsJsonAsync("/v1/fine-tune", new
     {
         baseModel = "llmtune/tiny",
@@ -109,13 +115,10 @@ async Task<(double, double, double)> RunServiceAsync()
         throw new InvalidOperationException($"The job failed: {job}");
     }
 
-    var events = JsonDocument.Parse(await client.GetStringAsync($"/v1/fine-tune/{jobId}/events?limit=100")).RootElement.GetProperty("data").EnumerateArray()
-        .Reverse().ToList();
-    DateTime At(JsonElement e) => e.GetProperty("createdAt").GetDateTime().ToUniversalTime();
-    var firstStep = events.First(e => e.TryGetProperty("step", out var s) && s.GetInt32() >= 1);
-    var started = events.First(e => e.TryGetProperty("status", out var s) && s.GetString() == "training");
-    var finished = events.Last(e => e.TryGetProperty("status", out var s) && s.GetString() == "completed");
-    return (job.Value.GetProperty("metrics").GetProperty("tokensPerSecond").GetDouble(), (At(finished) - At(started)).TotalSeconds, (At(firstStep) - posted).TotalSeconds);
+    await Eventually.True(() => clock.Completed is not null, TimeSpan.FromSeconds(30), "TrainingCompleted");
+    return (job.Value.GetProperty("metrics").GetProperty("tokensPerSecond").GetDouble(),
+        Stopwatch.GetElapsedTime(clock.Started!.Value, clock.Completed!.Value).TotalSeconds,
+        Stopwatch.GetElapsedTime(posted, clock.FirstStep!.Value).TotalSeconds);
 }
 
 static double Median(IEnumerable<double> values)
@@ -150,4 +153,35 @@ static string? FindBundledModel()
     }
 
     return null;
+}
+
+/// <summary>When the job's TrainingStarted, first TrainingProgressed (sent at the first step) and TrainingCompleted went out.</summary>
+internal sealed class LifecycleClock : IPublishObserver
+{
+    public long? Started { get; private set; }
+    public long? FirstStep { get; private set; }
+    public long? Completed { get; private set; }
+
+    public Task PrePublish<T>(PublishContext<T> context) where T : class
+    {
+        var now = Stopwatch.GetTimestamp();
+        switch (context.Message)
+        {
+            case TrainingStarted:
+                Started ??= now;
+                break;
+            case TrainingProgressed:
+                FirstStep ??= now;
+                break;
+            case TrainingCompleted:
+                Completed ??= now;
+                break;
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task PostPublish<T>(PublishContext<T> context) where T : class => Task.CompletedTask;
+
+    public Task PublishFault<T>(PublishContext<T> context, Exception exception) where T : class => Task.CompletedTask;
 }

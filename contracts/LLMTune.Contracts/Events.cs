@@ -105,3 +105,17 @@ public sealed record AccountStatusChanged(
     DateTimeOffset Timestamp,
     string Plan,
     string Status) : IWorkspaceEvent;
+
+/// <summary>An API key was revoked or rotated: every gateway replica drops its cached verification of it.</summary>
+public sealed record ApiKeyChanged(
+    string WorkspaceId,
+    string CorrelationId,
+    DateTimeOffset Timestamp,
+    string KeyId) : IWorkspaceEvent;
+
+/// <summary>The owner removed a deployed fine-tune: every inference replica takes it out of service.</summary>
+public sealed record ModelRemoved(
+    string WorkspaceId,
+    string CorrelationId,
+    DateTimeOffset Timestamp,
+    string ModelId) : IWorkspaceEvent;

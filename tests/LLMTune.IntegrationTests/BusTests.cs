@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using LLMTune.Contracts;
+using LLMTune.Platform.Bus;
 using LLMTune.Platform.Modules;
 using LLMTune.Testing;
 using MassTransit;
@@ -21,6 +22,27 @@ public sealed class BusTests(RabbitMqBroker broker) : IClassFixture<RabbitMqBrok
 
         await AssertDelivered(publisher, consumer);
         Assert.Equal("Healthy", await Ready(consumer));
+    }
+
+    [Fact]
+    public async Task Every_instance_consumers_each_get_the_event_while_ordinary_consumers_share_it_over_RabbitMQ()
+    {
+        var url = broker.RequireUrl();
+        var rabbit = new Dictionary<string, string?> { ["Bus:Transport"] = "RabbitMq", ["ConnectionStrings:RabbitMq"] = url };
+        // Two replicas of one service: the same consumers, each host with its own BusInstance.
+        await using var first = await ModuleHost.StartAsync([new FanOutModule()], rabbit);
+        await using var second = await ModuleHost.StartAsync([new FanOutModule()], rabbit);
+        await Eventually.True(async () => await Ready(first) == "Healthy" && await Ready(second) == "Healthy", TimeSpan.FromSeconds(90), "both buses");
+
+        var changed = new ApiKeyChanged("ws_fanout", $"req_{Guid.NewGuid():N}", DateTimeOffset.UtcNow, "key_1");
+        await first.Services.GetRequiredService<IBus>().Publish(changed, TestContext.Current.CancellationToken);
+
+        var a = first.Services.GetRequiredService<FanOutReceived>();
+        var b = second.Services.GetRequiredService<FanOutReceived>();
+        await Eventually.True(() => a.EveryInstance.Contains(changed.CorrelationId) && b.EveryInstance.Contains(changed.CorrelationId), TimeSpan.FromSeconds(30), "both replicas");
+        await Eventually.True(() => a.Shared.Count + b.Shared.Count >= 1, TimeSpan.FromSeconds(30), "the shared consumer");
+        await Task.Delay(500, TestContext.Current.CancellationToken);
+        Assert.Equal(1, a.Shared.Count(id => id == changed.CorrelationId) + b.Shared.Count(id => id == changed.CorrelationId));
     }
 
     [Fact]
@@ -74,6 +96,49 @@ public sealed class BusTests(RabbitMqBroker broker) : IClassFixture<RabbitMqBrok
         public void AddServices(WebApplicationBuilder builder, HostTopology topology) => builder.Services.AddSingleton<Received>();
 
         public void AddConsumers(IBusRegistrationConfigurator bus) => bus.AddConsumer<TrainingCompletedRecorder>();
+
+        public void MapEndpoints(WebApplication app, HostTopology topology)
+        {
+        }
+    }
+
+    public sealed class FanOutReceived
+    {
+        public ConcurrentBag<string> EveryInstance { get; } = [];
+        public ConcurrentBag<string> Shared { get; } = [];
+    }
+
+    public sealed class EveryInstanceRecorder(FanOutReceived received) : IConsumer<ApiKeyChanged>
+    {
+        public Task Consume(ConsumeContext<ApiKeyChanged> context)
+        {
+            received.EveryInstance.Add(context.Message.CorrelationId);
+            return Task.CompletedTask;
+        }
+    }
+
+    public sealed class SharedRecorder(FanOutReceived received) : IConsumer<ApiKeyChanged>
+    {
+        public Task Consume(ConsumeContext<ApiKeyChanged> context)
+        {
+            received.Shared.Add(context.Message.CorrelationId);
+            return Task.CompletedTask;
+        }
+    }
+
+    public sealed class EveryInstanceRecorderDefinition(BusInstance instance) : EveryInstanceConsumerDefinition<EveryInstanceRecorder>(instance);
+
+    private sealed class FanOutModule : IServiceModule
+    {
+        public string Name => "fan-out";
+
+        public void AddServices(WebApplicationBuilder builder, HostTopology topology) => builder.Services.AddSingleton<FanOutReceived>();
+
+        public void AddConsumers(IBusRegistrationConfigurator bus)
+        {
+            bus.AddConsumer<EveryInstanceRecorder, EveryInstanceRecorderDefinition>();
+            bus.AddConsumer<SharedRecorder>();
+        }
 
         public void MapEndpoints(WebApplication app, HostTopology topology)
         {

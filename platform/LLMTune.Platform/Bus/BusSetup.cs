@@ -40,6 +40,7 @@ public static class BusSetup
                 ["ConnectionStrings:RabbitMq (env ConnectionStrings__RabbitMq) must be an amqp:// URL when Bus:Transport is RabbitMq."]);
         }
 
+        services.AddSingleton<BusInstance>();
         services.AddMassTransit(bus =>
         {
             bus.SetKebabCaseEndpointNameFormatter();
@@ -50,10 +51,11 @@ public static class BusSetup
 
             if (options.Transport == BusTransport.RabbitMq)
             {
-                bus.AddConfigureEndpointsCallback((_, endpoint) =>
+                bus.AddConfigureEndpointsCallback((context, queueName, endpoint) =>
                 {
-                    // Quorum queues survive a broker node loss; DESIGN.md "Beyond one machine".
-                    if (endpoint is IRabbitMqReceiveEndpointConfigurator rabbit)
+                    // Quorum queues survive a broker node loss; DESIGN.md "Beyond one machine". A host's own
+                    // temporary queues (EveryInstanceConsumerDefinition) cannot be quorum queues and need not be.
+                    if (endpoint is IRabbitMqReceiveEndpointConfigurator rabbit && !context.GetRequiredService<BusInstance>().Owns(queueName))
                     {
                         rabbit.SetQuorumQueue();
                     }

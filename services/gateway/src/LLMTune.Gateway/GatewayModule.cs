@@ -6,6 +6,7 @@ using LLMTune.Gateway.ApiKeys;
 using LLMTune.Gateway.Proxy;
 using LLMTune.Gateway.Workspaces;
 using LLMTune.Platform.Modules;
+using MassTransit;
 
 namespace LLMTune.Gateway;
 
@@ -39,6 +40,9 @@ public sealed class GatewayModule : IServiceModule
             services.AddGatewayProxy(builder.Configuration);
         }
     }
+
+    public void AddConsumers(IBusRegistrationConfigurator bus) =>
+        bus.AddConsumer<ApiKeyChangedConsumer, ApiKeyChangedConsumerDefinition>();
 
     public void MapEndpoints(WebApplication app, HostTopology topology)
     {

@@ -1,6 +1,10 @@
 using System.Net;
 using System.Net.Http.Json;
+using LLMTune.Contracts;
+using LLMTune.Gateway.ApiKeys;
 using LLMTune.Gateway.Workspaces;
+using LLMTune.Platform.Storage;
+using MassTransit;
 using LLMTune.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
@@ -50,6 +54,24 @@ public sealed class KeyLifecycleTests : IAsyncLifetime
         // Takes effect at once: no waiting for a cache to expire.
         var error = await (await ListKeys(secret)).AssertError(HttpStatusCode.Unauthorized, "invalid_api_key");
         Assert.Contains("revoked", error.GetProperty("message").GetString());
+        Assert.Equal(HttpStatusCode.OK, (await ListKeys(host.InitialKey)).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_key_revoked_by_another_gateway_replica_stops_working_here_once_the_change_is_announced()
+    {
+        var (id, secret) = await CreateKey(host.InitialKey, "elsewhere");
+        Assert.Equal(HttpStatusCode.OK, (await ListKeys(secret)).StatusCode); // verified, and now cached here
+
+        // Another replica revokes it: the shared store changes, this replica's cache does not.
+        var keys = host.Services.GetRequiredService<IDocumentStore>().Collection<ApiKey>(ApiKey.Collection);
+        var revoked = await keys.FindOneAndUpdateAsync(k => k.Id == id, k => k.RevokedAt = time.GetUtcNow().UtcDateTime, null, TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.OK, (await ListKeys(secret)).StatusCode); // the clock is frozen, so the cache TTL never runs out
+
+        // That replica announces the change; every replica (this one included) forgets the key.
+        await host.Services.GetRequiredService<IBus>().Publish(
+            new ApiKeyChanged(revoked!.WorkspaceId, id, time.GetUtcNow(), id), TestContext.Current.CancellationToken);
+        await Eventually.True(async () => (await ListKeys(secret)).StatusCode == HttpStatusCode.Unauthorized, TimeSpan.FromSeconds(10), "the revoked key to be refused");
         Assert.Equal(HttpStatusCode.OK, (await ListKeys(host.InitialKey)).StatusCode);
     }
 

@@ -64,8 +64,11 @@ public sealed class InferenceModule : IServiceModule
         services.AddHealthChecks().AddCheck<ModelLoading>("inference-models", tags: ["ready"]);
     }
 
-    public void AddConsumers(IBusRegistrationConfigurator bus) =>
+    public void AddConsumers(IBusRegistrationConfigurator bus)
+    {
         bus.AddConsumer<DeployTrainedModelConsumer, DeployTrainedModelConsumerDefinition>();
+        bus.AddConsumer<UnloadRemovedModelConsumer, UnloadRemovedModelConsumerDefinition>();
+    }
 
     public void MapEndpoints(WebApplication app, HostTopology topology)
     {

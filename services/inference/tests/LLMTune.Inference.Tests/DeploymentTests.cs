@@ -2,7 +2,9 @@ using System.Net;
 using System.Net.Http.Json;
 using LLMTune.Contracts;
 using LLMTune.Inference.Tests.Support;
+using LLMTune.Inference.Features.Deployment;
 using LLMTune.Platform.Artifacts;
+using LLMTune.Platform.Storage;
 using LLMTune.Testing;
 using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
@@ -112,6 +114,31 @@ public sealed class DeploymentTests(InferenceHost fixture)
         Assert.Contains(models.GetProperty("data").EnumerateArray(), m => m.GetProperty("id").GetString() == modelId);
         var answer = await (await again.PostAsJsonAsync($"/v1/models/{modelId}/inference", new { prompt = "Once upon a time", temperature = 0, maxTokens = 6 })).Json();
         Assert.Equal(text, answer.GetProperty("text").GetString());
+    }
+
+    [Fact]
+    public async Task A_model_removed_on_another_replica_leaves_service_here_once_the_removal_is_announced()
+    {
+        var (owner, ownerKey) = await fixture.CreateWorkspaceAsync("owner-remote-removal");
+        var jobId = "job_" + Guid.NewGuid().ToString("N")[..16];
+        var modelId = $"ft:{InferenceHost.Small}:{owner}:{jobId}";
+        var location = await StoreArtifactAsync(fixture.Host.Services, jobId, TestModels.WriteLoraAdapter(seed: 13));
+        await fixture.Host.Services.GetRequiredService<IBus>().Publish(
+            new TrainingCompleted(owner, jobId, DateTimeOffset.UtcNow, jobId, InferenceHost.Small, location, "lora"), TestContext.Current.CancellationToken);
+        await WaitForDeployedAsync(modelId);
+        using var client = fixture.Client(ownerKey);
+        var body = new { prompt = "Once upon a time", maxTokens = 2 };
+        Assert.Equal(HttpStatusCode.OK, (await client.PostAsJsonAsync($"/v1/models/{modelId}/inference", body)).StatusCode);
+
+        // Another replica records the removal in the shared store; this one still has the model loaded.
+        var deployments = fixture.Host.Services.GetRequiredService<IDocumentStore>().Collection<DeployedModel>(DeployedModel.Collection);
+        await deployments.FindOneAndUpdateAsync(d => d.Id == modelId, d => d.RemovedAt = DateTime.UtcNow, null, TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.OK, (await client.PostAsJsonAsync($"/v1/models/{modelId}/inference", body)).StatusCode);
+
+        // Its announcement reaches every replica: here too the model leaves service.
+        await fixture.Host.Services.GetRequiredService<IBus>().Publish(new ModelRemoved(owner, modelId, DateTimeOffset.UtcNow, modelId), TestContext.Current.CancellationToken);
+        await Eventually.True(async () => (await client.PostAsJsonAsync($"/v1/models/{modelId}/inference", body)).StatusCode == HttpStatusCode.NotFound,
+            TimeSpan.FromSeconds(10), "the removed model to answer 404");
     }
 
     [Fact]

@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
 using System.ComponentModel.DataAnnotations;
+using LLMTune.Contracts;
+using MassTransit;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using LLMTune.Platform.Http;
@@ -46,7 +48,7 @@ public sealed record KeyVerification(KeyCheck Result, ApiKey? Key)
 }
 
 /// <summary>Creates, verifies, lists, rotates and revokes API keys. Verification is cached and evicted on change.</summary>
-public sealed class ApiKeyService(IDocumentStore store, TimeProvider time, IOptions<ApiKeyOptions> options, ILogger<ApiKeyService> logger)
+public sealed class ApiKeyService(IDocumentStore store, IBus bus, TimeProvider time, IOptions<ApiKeyOptions> options, ILogger<ApiKeyService> logger)
 {
     private readonly IDocumentCollection<ApiKey> keys = store.Collection<ApiKey>(ApiKey.Collection);
     private readonly ConcurrentDictionary<string, CachedKey> cache = new(StringComparer.Ordinal);
@@ -132,6 +134,7 @@ public sealed class ApiKeyService(IDocumentStore store, TimeProvider time, IOpti
         {
             Evict(key);
             logger.LogInformation("Revoked API key {KeyId} in workspace {WorkspaceId}", key.Id, workspaceId);
+            await AnnounceChangeAsync(key);
         }
 
         return key;
@@ -166,7 +169,33 @@ public sealed class ApiKeyService(IDocumentStore store, TimeProvider time, IOpti
 
         Evict(key);
         logger.LogInformation("Rotated API key {KeyId} in workspace {WorkspaceId}; old secret valid for {Grace}", key.Id, workspaceId, grace);
+        await AnnounceChangeAsync(key);
         return (key, secret);
+    }
+
+    /// <summary>Drops this replica's cached verification of the key (another replica revoked or rotated it).</summary>
+    public void Forget(string keyId)
+    {
+        foreach (var (hash, cached) in cache)
+        {
+            if (cached.Key.Id == keyId)
+            {
+                cache.TryRemove(hash, out _);
+            }
+        }
+    }
+
+    /// <summary>Tells the other gateway replicas; if the bus is down, their cache TTL still bounds the delay.</summary>
+    private async Task AnnounceChangeAsync(ApiKey key)
+    {
+        try
+        {
+            await bus.Publish(new ApiKeyChanged(key.WorkspaceId, key.Id, time.GetUtcNow(), key.Id));
+        }
+        catch (Exception e)
+        {
+            logger.LogWarning(e, "Could not announce the change of API key {KeyId}; other replicas notice within Gateway:ApiKeys:CacheTtl", key.Id);
+        }
     }
 
     private KeyCheck Check(ApiKey key, string presentedHash, DateTime now)

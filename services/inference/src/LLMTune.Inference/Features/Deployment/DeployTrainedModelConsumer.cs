@@ -1,4 +1,5 @@
 using LLMTune.Contracts;
+using LLMTune.Platform.Bus;
 using MassTransit;
 using Microsoft.Extensions.Logging;
 
@@ -48,3 +49,11 @@ public sealed class DeployTrainedModelConsumerDefinition : ConsumerDefinition<De
             r.Intervals(500, 2000, 5000);
         });
 }
+
+/// <summary>Every inference replica takes a removed fine-tune out of service, not only the one that got the DELETE.</summary>
+public sealed class UnloadRemovedModelConsumer(DeploymentService deployments) : IConsumer<ModelRemoved>
+{
+    public Task Consume(ConsumeContext<ModelRemoved> context) => deployments.UnloadRemovedAsync(context.Message.ModelId, context.CancellationToken);
+}
+
+public sealed class UnloadRemovedModelConsumerDefinition(BusInstance instance) : EveryInstanceConsumerDefinition<UnloadRemovedModelConsumer>(instance);

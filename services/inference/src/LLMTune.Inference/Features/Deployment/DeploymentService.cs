@@ -3,6 +3,7 @@ using LLMTune.Engine.Inference;
 using LLMTune.Inference.Features.Models;
 using LLMTune.Platform.Artifacts;
 using LLMTune.Platform.Storage;
+using MassTransit;
 using Microsoft.Extensions.Logging;
 
 namespace LLMTune.Inference.Features.Deployment;
@@ -20,6 +21,7 @@ public sealed class DeploymentService(
     ModelManager engine,
     IDocumentStore store,
     IArtifactStore artifacts,
+    IBus bus,
     TimeProvider time,
     ILogger<DeploymentService> logger)
 {
@@ -172,7 +174,36 @@ public sealed class DeploymentService(
             await Deployments.ReplaceAsync(record, cancellationToken).ConfigureAwait(false);
             await UnloadAsync(modelId).ConfigureAwait(false);
             logger.LogInformation("Removed deployed model {ModelId}", modelId);
-            return true;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+
+        try
+        {
+            await bus.Publish(new ModelRemoved(workspaceId, modelId, time.GetUtcNow(), modelId), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Recorded as removed: other replicas refuse it once they reload, but until then they may still serve it.
+            logger.LogWarning(e, "Could not announce the removal of {ModelId} to other replicas", modelId);
+        }
+
+        return true;
+    }
+
+    /// <summary>Another replica removed the model: take it out of service here too (the store confirms the removal).</summary>
+    public async Task UnloadRemovedAsync(string modelId, CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (registry.Contains(modelId) && await Deployments.GetAsync(modelId, cancellationToken).ConfigureAwait(false) is { RemovedAt: not null })
+            {
+                await UnloadAsync(modelId).ConfigureAwait(false);
+                logger.LogInformation("Unloaded {ModelId}, removed on another replica", modelId);
+            }
         }
         finally
         {

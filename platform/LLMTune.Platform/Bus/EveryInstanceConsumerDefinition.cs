@@ -1,0 +1,28 @@
+using MassTransit;
+
+namespace LLMTune.Platform.Bus;
+
+/// <summary>
+/// Gives a consumer a queue of its own on every running host (deleted when the host goes), so each replica sees each
+/// event: for in-process state such as caches and loaded models. Ordinary consumers share one durable queue per
+/// service and compete for its messages.
+/// </summary>
+public abstract class EveryInstanceConsumerDefinition<TConsumer> : ConsumerDefinition<TConsumer>
+    where TConsumer : class, IConsumer
+{
+    protected EveryInstanceConsumerDefinition(BusInstance instance) =>
+        Endpoint(e =>
+        {
+            e.InstanceId = instance.Id;
+            e.Temporary = true;
+        });
+}
+
+/// <summary>This host's identity on the bus (a singleton per host, so two hosts in one test process differ too).</summary>
+public sealed class BusInstance
+{
+    /// <summary>Suffix of this host's own queues: lowercase and queue-name safe, unique per start.</summary>
+    public string Id { get; } = Guid.NewGuid().ToString("N")[..12];
+
+    public bool Owns(string queueName) => queueName.EndsWith(Id, StringComparison.Ordinal);
+}
