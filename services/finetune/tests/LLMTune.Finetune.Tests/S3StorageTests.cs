@@ -89,6 +89,25 @@ public sealed class S3StorageTests
         Assert.Matches("resumed from step [1-9]", completion);
     }
 
+    [Fact]
+    public async Task Readiness_reports_whether_the_artifact_bucket_answers()
+    {
+        var artifacts = await TestS3.NewBucketAsync(Ct);
+        await using (var host = await FinetuneHost.StartAsync(S3Settings(artifacts, null)))
+        {
+            var ready = await (await host.Host.Client().GetAsync("/readyz", Ct)).Json();
+            Assert.Equal("Healthy", ready.GetProperty("checks").GetProperty("artifact-store").GetProperty("status").GetString());
+        }
+
+        artifacts.Bucket = "no-such-bucket-" + Guid.NewGuid().ToString("N")[..8];
+        await using var broken = await FinetuneHost.StartAsync(S3Settings(artifacts, null));
+        var response = await broken.Host.Client().GetAsync("/readyz", Ct);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        var check = (await response.Json(HttpStatusCode.ServiceUnavailable)).GetProperty("checks").GetProperty("artifact-store");
+        Assert.Equal("Unhealthy", check.GetProperty("status").GetString());
+        Assert.Contains("artifact bucket unreachable", check.GetProperty("description").GetString());
+    }
+
     private static Dictionary<string, string?> S3Settings(ArtifactS3Options artifacts, ArtifactS3Options? datasets)
     {
         var settings = TestS3.Settings(artifacts, "Artifacts:S3");
