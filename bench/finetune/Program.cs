@@ -4,6 +4,7 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using LLMTune.Contracts;
+using LLMTune.Engine.TinyModel;
 using LLMTune.Engine.Training;
 using LLMTune.Finetune.Features.Datasets;
 using LLMTune.Testing;
@@ -19,8 +20,8 @@ var arguments = args.Select((a, i) => (a, i)).Where(x => x.a.StartsWith("--", St
 var epochs = int.Parse(arguments.GetValueOrDefault("epochs", "4"), CultureInfo.InvariantCulture);
 var threads = int.Parse(arguments.GetValueOrDefault("threads", "2"), CultureInfo.InvariantCulture);
 var rounds = int.Parse(arguments.GetValueOrDefault("rounds", "3"), CultureInfo.InvariantCulture);
-var modelPath = arguments.GetValueOrDefault("model") ?? FindBundledModel()
-    ?? throw new InvalidOperationException("models/llmtune-tiny.gguf not found; pass --model path.gguf");
+var modelPath = arguments.GetValueOrDefault("model") ?? BundledModel.Find()
+    ?? throw new InvalidOperationException($"{BundledModel.RelativePath} not found; pass --model path.gguf or set {BundledModel.OverrideVariable} to an existing file");
 const float learningRate = 0.01f;
 const int batchSize = 8;
 const int sequenceLength = 128;
@@ -139,20 +140,6 @@ static string ParityDataset()
     }
 
     return builder.ToString();
-}
-
-static string? FindBundledModel()
-{
-    for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-    {
-        var candidate = Path.Combine(dir.FullName, "models", "llmtune-tiny.gguf");
-        if (File.Exists(candidate))
-        {
-            return candidate;
-        }
-    }
-
-    return null;
 }
 
 /// <summary>When the job's TrainingStarted, first TrainingProgressed (sent at the first step) and TrainingCompleted went out.</summary>

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using LLMTune.Engine.Gguf;
+using LLMTune.Engine.TinyModel;
 using LLMTune.Engine.Training;
 
 // Measures training throughput of LlamaTrainer on the bundled model (or a random model of the same shape when
@@ -16,7 +17,7 @@ var work = Directory.CreateTempSubdirectory("llmtune-bench-training-").FullName;
 
 try
 {
-    var modelPath = arguments.GetValueOrDefault("model") ?? FindBundledModel();
+    var modelPath = arguments.GetValueOrDefault("model") ?? BundledModel.Find();
     string description;
     if (modelPath is null)
     {
@@ -32,7 +33,7 @@ try
             Seed = 1,
             Name = "bench-random",
         });
-        description = "random model shaped like llmtune-tiny (models/llmtune-tiny.gguf not found)";
+        description = $"random model shaped like llmtune-tiny ({BundledModel.RelativePath} not found)";
     }
     else
     {
@@ -79,20 +80,6 @@ try
 finally
 {
     Directory.Delete(work, recursive: true);
-}
-
-static string? FindBundledModel()
-{
-    for (var dir = new DirectoryInfo(Directory.GetCurrentDirectory()); dir is not null; dir = dir.Parent)
-    {
-        var candidate = Path.Combine(dir.FullName, "models", "llmtune-tiny.gguf");
-        if (File.Exists(candidate))
-        {
-            return candidate;
-        }
-    }
-
-    return null;
 }
 
 static Dictionary<string, string> ParseArguments(string[] args)

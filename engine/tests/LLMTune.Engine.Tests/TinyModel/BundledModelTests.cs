@@ -38,20 +38,18 @@ public sealed class BundledModelTests
         Assert.Equal("Apache-2.0", gguf.Metadata.GetString("general.license"));
     }
 
-    /// <summary>Finds <c>models/llmtune-tiny.gguf</c> by walking up from the test binaries to the repository root.</summary>
+    /// <summary>
+    /// The bundled model, which these tests require (they fail rather than skip without it). Also looks beside this
+    /// source file's checkout, for a build with an artifacts path outside the repository made before the model existed.
+    /// </summary>
     internal static string BundledModelPath()
     {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            var candidate = Path.Combine(dir.FullName, "models", "llmtune-tiny.gguf");
-            if (File.Exists(candidate))
-            {
-                return candidate;
-            }
-        }
-        // Built with --artifacts-path outside the repository: fall back to the source location of this file's repo.
-        var fromSource = Path.GetFullPath(Path.Combine(SourceDirectory(), "..", "..", "..", "..", "models", "llmtune-tiny.gguf"));
-        return File.Exists(fromSource) ? fromSource : throw new FileNotFoundException("models/llmtune-tiny.gguf is missing; run `llmtune model build-tiny`.");
+        var overridePath = Environment.GetEnvironmentVariable(BundledModel.OverrideVariable);
+        return BundledModel.Find()
+            ?? BundledModel.Find(overridePath, SourceDirectory())
+            ?? throw new FileNotFoundException(string.IsNullOrEmpty(overridePath)
+                ? $"{BundledModel.RelativePath} is missing; run `llmtune model build-tiny`."
+                : $"{BundledModel.OverrideVariable} points at {overridePath}, which does not exist.");
     }
 
     private static string SourceDirectory([System.Runtime.CompilerServices.CallerFilePath] string path = "") => Path.GetDirectoryName(path)!;

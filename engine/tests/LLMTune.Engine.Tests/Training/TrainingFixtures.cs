@@ -3,6 +3,7 @@ using LLama.Common;
 using LLama.Native;
 using LLMTune.Engine.Gguf;
 using LLMTune.Engine.Tests.Support;
+using LLMTune.Engine.TinyModel;
 using LLMTune.Engine.Training;
 
 namespace LLMTune.Engine.Tests.Training;
@@ -10,36 +11,8 @@ namespace LLMTune.Engine.Tests.Training;
 /// <summary>Models, synthetic data and llama.cpp reference helpers shared by the training tests.</summary>
 internal static class TrainingFixtures
 {
-    /// <summary>
-    /// Path of the bundled model, found by walking up from the test binaries to the repository root
-    /// (<c>LLMTUNE_TINY_MODEL</c> points the tests at another build of it).
-    /// </summary>
-    public static string? BundledModelPath
-    {
-        get
-        {
-            if (Environment.GetEnvironmentVariable("LLMTUNE_TINY_MODEL") is { Length: > 0 } overridden)
-            {
-                return File.Exists(overridden) ? overridden : null;
-            }
-
-            for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            {
-                var candidate = Path.Combine(dir.FullName, "models", "llmtune-tiny.gguf");
-                if (File.Exists(candidate))
-                {
-                    return candidate;
-                }
-
-                if (File.Exists(Path.Combine(dir.FullName, "LLMTune.sln")))
-                {
-                    return null;
-                }
-            }
-
-            return null;
-        }
-    }
+    /// <summary>The bundled model, or null when it has not been built (see <see cref="BundledModel.Find()"/>).</summary>
+    public static string? BundledModelPath => BundledModel.Find();
 
     /// <summary>A small GQA model (4 query heads over 2 KV heads) with ordinary init, for training tests.</summary>
     public static string TrainableModelPath => TestModels.Get("trainable-gqa", new RandomLlamaOptions

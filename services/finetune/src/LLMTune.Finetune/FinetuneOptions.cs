@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using LLMTune.Engine.TinyModel;
 using LLMTune.Engine.Training;
 using LLMTune.Platform.Artifacts;
 using Microsoft.Extensions.Options;
@@ -12,7 +13,7 @@ public sealed class FinetuneOptions
 
     /// <summary>The bundled model's id and file (relative paths resolve against the executable's folder, as the inference service does).</summary>
     public const string BundledModelId = "llmtune/tiny";
-    public const string BundledModelPath = "models/llmtune-tiny.gguf";
+    public const string BundledModelPath = BundledModel.RelativePath;
 
     /// <summary>
     /// Local scratch folder where a worker trains (checkpoints, the result before it goes to the artifact store).

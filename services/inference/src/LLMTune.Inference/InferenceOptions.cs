@@ -1,3 +1,4 @@
+using LLMTune.Engine.TinyModel;
 using Microsoft.Extensions.Options;
 
 namespace LLMTune.Inference;
@@ -12,7 +13,7 @@ public sealed class InferenceOptions
 
     /// <summary>The bundled model's id and its file, relative to the executable's folder.</summary>
     public const string BundledModelId = "llmtune/tiny";
-    public const string BundledModelPath = "models/llmtune-tiny.gguf";
+    public const string BundledModelPath = BundledModel.RelativePath;
 
     public Dictionary<string, ModelOptions> Models { get; set; } = new(StringComparer.Ordinal);
 

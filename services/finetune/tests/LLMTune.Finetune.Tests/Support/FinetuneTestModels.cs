@@ -1,4 +1,5 @@
 using LLMTune.Engine.Gguf;
+using LLMTune.Engine.TinyModel;
 
 namespace LLMTune.Finetune.Tests.Support;
 
@@ -29,26 +30,9 @@ public static class FinetuneTestModels
     /// <summary>A 2-layer random model (E=64) with a byte-level vocabulary and a ChatML template.</summary>
     public static string SmallPath => SmallModel.Value;
 
-    /// <summary>The bundled model: next to the tests (copied by the host project) or in the repository's models/ folder.</summary>
-    public static string? Bundled
-    {
-        get
-        {
-            if (Environment.GetEnvironmentVariable("LLMTUNE_TINY_MODEL") is { Length: > 0 } overridden)
-            {
-                return File.Exists(overridden) ? overridden : null;
-            }
-
-            for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            {
-                var candidate = Path.Combine(dir.FullName, "models", "llmtune-tiny.gguf");
-                if (File.Exists(candidate))
-                {
-                    return candidate;
-                }
-            }
-
-            return null;
-        }
-    }
+    /// <summary>
+    /// The bundled model, or null when it has not been built: next to the tests (copied by the host project) or in the
+    /// repository's models/ folder (see <see cref="BundledModel.Find()"/>).
+    /// </summary>
+    public static string? Bundled => BundledModel.Find();
 }
