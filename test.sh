@@ -169,13 +169,19 @@ start_s3() {
             return 1
         fi
         log "installing nodejs and npm with apt-get"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nodejs npm >"$WORK_DIR/apt-node.log" 2>&1 \
-            || { tail -20 "$WORK_DIR/apt-node.log" >&2; log "apt-get install nodejs npm failed"; return 1; }
+        if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nodejs npm >"$WORK_DIR/apt-node.log" 2>&1; then
+            DEBIAN_FRONTEND=noninteractive apt-get update -q >>"$WORK_DIR/apt-node.log" 2>&1 || true
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nodejs npm >>"$WORK_DIR/apt-node.log" 2>&1 \
+                || { tail -20 "$WORK_DIR/apt-node.log" >&2; log "apt-get install nodejs npm failed"; return 1; }
+        fi
     fi
-    if [[ ! -x tests/s3rver/node_modules/.bin/s3rver ]]; then
-        log "installing the S3 test server (npm ci in tests/s3rver)"
-        npm ci --prefix tests/s3rver --no-audit --no-fund --loglevel=error >"$WORK_DIR/npm.log" 2>&1 \
-            || { tail -20 "$WORK_DIR/npm.log" >&2; log "npm ci in tests/s3rver failed"; return 1; }
+    # Under a lock: npm ci empties node_modules first, which would pull the server from under a concurrent run.
+    if ! (flock 9 && { [[ -x tests/s3rver/node_modules/.bin/s3rver ]] \
+        || { log "installing the S3 test server (npm ci in tests/s3rver)";
+             npm ci --prefix tests/s3rver --no-audit --no-fund --loglevel=error >"$WORK_DIR/npm.log" 2>&1; }; }) 9>tests/s3rver/.install.lock; then
+        tail -20 "$WORK_DIR/npm.log" >&2 || true
+        log "npm ci in tests/s3rver failed"
+        return 1
     fi
     S3_PORT="$(free_port)"
     mkdir -p "$WORK_DIR/s3"
@@ -200,7 +206,10 @@ wait_for_s3() {
 }
 
 cleanup() {
-    [[ -z "$S3_PID" ]] || kill "$S3_PID" 2>/dev/null || true
+    if [[ -n "$S3_PID" ]]; then
+        kill "$S3_PID" 2>/dev/null || true
+        wait "$S3_PID" 2>/dev/null || true
+    fi
     stop_rabbitmq
     rm -rf "$WORK_DIR"
 }

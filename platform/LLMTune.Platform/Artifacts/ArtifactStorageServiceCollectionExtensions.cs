@@ -27,7 +27,8 @@ public static class ArtifactStorageServiceCollectionExtensions
             var options = sp.GetRequiredService<IOptions<ArtifactStorageOptions>>().Value;
             return options.Provider == ArtifactProvider.S3 ? new S3ArtifactStore(options.S3) : new LocalArtifactStore(options.LocalPath);
         });
-        services.AddHealthChecks().AddCheck<ArtifactStoreHealthCheck>(ArtifactStoreHealthCheck.Name, tags: ["ready"]);
+        // Degraded, not unhealthy: a replica without its bucket still serves what it has (base models, loaded fine-tunes).
+        services.AddHealthChecks().AddCheck<ArtifactStoreHealthCheck>(ArtifactStoreHealthCheck.Name, HealthStatus.Degraded, ["ready"]);
         return services;
     }
 
@@ -46,14 +47,17 @@ public sealed class ArtifactStoreHealthCheck(IArtifactStore store) : IHealthChec
             return HealthCheckResult.Healthy("local folder");
         }
 
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(5));
         try
         {
-            await s3.PingAsync(cancellationToken).ConfigureAwait(false);
+            await s3.PingAsync(timeout.Token).ConfigureAwait(false);
             return HealthCheckResult.Healthy("bucket reachable");
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            return new HealthCheckResult(context.Registration.FailureStatus, $"artifact bucket unreachable: {ex.Message}");
+            // /readyz is anonymous: the type only, the details are for the logs of the failing operations.
+            return new HealthCheckResult(context.Registration.FailureStatus, $"artifact bucket unreachable ({ex.GetType().Name})");
         }
     }
 }

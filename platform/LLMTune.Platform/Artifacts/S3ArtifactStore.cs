@@ -1,4 +1,5 @@
 using System.Net;
+using Amazon.Runtime;
 using Amazon.S3;
 using Amazon.S3.Model;
 
@@ -25,29 +26,45 @@ public sealed class S3ArtifactStore : IArtifactStore, IDisposable
 
     public async Task<long> SaveAsync(string key, Stream content, long maxBytes, CancellationToken ct)
     {
-        // Spooled to a file first: the limit is enforced before anything is sent, and the upload knows its length
-        // (which S3-compatible stores need) and goes in parts when large.
+        var objectKey = ObjectKey(key);
+        if (content is FileStream { CanSeek: true, Position: 0 } file)
+        {
+            // Already a file (checkpoints, trained models): sent from where it is, without a second copy on disk.
+            if (file.Length > maxBytes)
+            {
+                throw new ArtifactTooLargeException(maxBytes);
+            }
+
+            await UploadFileAsync(objectKey, file.Name, file.Length, ct).ConfigureAwait(false);
+            return file.Length;
+        }
+
+        // Other streams are spooled to a file first: the limit is enforced before anything is sent, and the upload
+        // knows its length (which S3-compatible stores need).
         var spool = Path.Combine(_cache, "uploads", $"{Guid.NewGuid():N}.tmp");
         try
         {
             var length = await LimitedCopy.WriteFileAtomicallyAsync(spool, content, maxBytes, ct).ConfigureAwait(false);
-            if (length > _partSize)
-            {
-                await UploadInPartsAsync(ObjectKey(key), spool, length, ct).ConfigureAwait(false);
-            }
-            else
-            {
-                // Plain signed bodies: several S3-compatible stores do not understand the SDK's chunked signing.
-                await _client.PutObjectAsync(new PutObjectRequest { BucketName = _bucket, Key = ObjectKey(key), FilePath = spool, UseChunkEncoding = false }, ct)
-                    .ConfigureAwait(false);
-            }
-
+            await UploadFileAsync(objectKey, spool, length, ct).ConfigureAwait(false);
             return length;
         }
         finally
         {
             File.Delete(spool);
         }
+    }
+
+    private async Task UploadFileAsync(string objectKey, string path, long length, CancellationToken ct)
+    {
+        if (length > _partSize)
+        {
+            await UploadInPartsAsync(objectKey, path, length, ct).ConfigureAwait(false);
+            return;
+        }
+
+        // Plain signed bodies: several S3-compatible stores do not understand the SDK's chunked signing.
+        await _client.PutObjectAsync(new PutObjectRequest { BucketName = _bucket, Key = objectKey, FilePath = path, UseChunkEncoding = false }, ct)
+            .ConfigureAwait(false);
     }
 
     /// <summary>A multipart upload (the only way past S3's 5 GB single-request limit; parts also retry on their own).</summary>
@@ -97,7 +114,7 @@ public sealed class S3ArtifactStore : IArtifactStore, IDisposable
             var response = await _client.GetObjectAsync(_bucket, ObjectKey(key), ct).ConfigureAwait(false);
             return new OwnedStream(response.ResponseStream, response);
         }
-        catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.NotFound)
+        catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.NotFound && e.ErrorCode != "NoSuchBucket")
         {
             return null;
         }
@@ -107,6 +124,7 @@ public sealed class S3ArtifactStore : IArtifactStore, IDisposable
 
     public async Task DeleteAsync(string key, CancellationToken ct)
     {
+        ForgetCachedCopy(key);
         if (!key.EndsWith('/'))
         {
             await _client.DeleteObjectAsync(_bucket, ObjectKey(key), ct).ConfigureAwait(false);
@@ -143,14 +161,24 @@ public sealed class S3ArtifactStore : IArtifactStore, IDisposable
 
     public async Task<string?> GetLocalFileAsync(string key, CancellationToken ct)
     {
-        var head = await HeadAsync(key, ct).ConfigureAwait(false);
+        var path = CachePathOf(key);
+        var tagPath = path + ".etag";
+        GetObjectMetadataResponse? head;
+        try
+        {
+            head = await HeadAsync(key, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is AmazonServiceException or HttpRequestException && File.Exists(path) && File.Exists(tagPath))
+        {
+            // The bucket is unreachable: a copy fetched earlier still lets a restarted replica serve its models.
+            return path;
+        }
+
         if (head is null)
         {
             return null;
         }
 
-        var path = Path.Combine(_cache, "objects", ArtifactKey.Validate(key).Replace('/', Path.DirectorySeparatorChar));
-        var tagPath = path + ".etag";
         await _cacheGate.WaitAsync(ct).ConfigureAwait(false);
         try
         {
@@ -181,6 +209,28 @@ public sealed class S3ArtifactStore : IArtifactStore, IDisposable
     }
 
     private string ObjectKey(string key) => _prefix + ArtifactKey.Validate(key);
+
+    private string CachePathOf(string key) => Path.Combine(_cache, "objects", ArtifactKey.Validate(key.TrimEnd('/')).Replace('/', Path.DirectorySeparatorChar));
+
+    /// <summary>Deleted objects leave the download cache too (a key, or everything under a prefix).</summary>
+    private void ForgetCachedCopy(string key)
+    {
+        var path = CachePathOf(key);
+        if (key.EndsWith('/'))
+        {
+            if (Directory.Exists(path))
+            {
+                Directory.Delete(path, recursive: true);
+            }
+
+            return;
+        }
+
+        foreach (var file in new[] { path, path + ".etag" }.Where(File.Exists))
+        {
+            File.Delete(file);
+        }
+    }
 
     private async Task<GetObjectMetadataResponse?> HeadAsync(string key, CancellationToken ct)
     {

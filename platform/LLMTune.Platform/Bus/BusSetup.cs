@@ -53,11 +53,14 @@ public static class BusSetup
             {
                 bus.AddConfigureEndpointsCallback((context, queueName, endpoint) =>
                 {
-                    // Quorum queues survive a broker node loss; DESIGN.md "Beyond one machine". A host's own
-                    // temporary queues (EveryInstanceConsumerDefinition) cannot be quorum queues and need not be.
-                    if (endpoint is IRabbitMqReceiveEndpointConfigurator rabbit && !context.GetRequiredService<BusInstance>().Owns(queueName))
+                    // Quorum queues survive a broker node loss; DESIGN.md "Beyond one machine".
+                    if (endpoint is IRabbitMqReceiveEndpointConfigurator rabbit)
                     {
                         rabbit.SetQuorumQueue();
+                        if (context.GetRequiredService<BusInstance>().Owns(queueName))
+                        {
+                            rabbit.QueueExpiration = BusInstance.QueueExpiration; // EveryInstanceConsumerDefinition
+                        }
                     }
                 });
                 bus.UsingRabbitMq((context, cfg) =>

@@ -92,6 +92,9 @@ public sealed class LlamaGgufBuilderTests
         var options = TestModels.Small with { EmbeddingLength = 256, HeadCount = 4, HeadCountKv = 4, FeedForwardLength = 256, BlockCount = 1, InitStd = 0.1f, Name = "test-quant" };
         var (source, builder) = TestModels.Get("quant-source", options);
         var target = TestModels.NewPath("quantized");
+        // LLamaSharp installs its native resolver when NativeApi is first touched; LLamaModelQuantizeParams has imports
+        // of its own, so when this test runs first in the process it must not be the first native call.
+        NativeApi.llama_empty_call();
         var parameters = LLamaModelQuantizeParams.Default();
         parameters.ftype = ftype;
         parameters.nthread = 1;

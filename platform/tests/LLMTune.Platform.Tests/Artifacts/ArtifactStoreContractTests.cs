@@ -116,6 +116,32 @@ public abstract class ArtifactStoreContractTests : IAsyncLifetime
         await Save("jobs/job_2/adapter.gguf", "version two");
         var again = await Store.GetLocalFileAsync("jobs/job_2/adapter.gguf", Ct);
         Assert.Equal("version two", await File.ReadAllTextAsync(again!, Ct));
+
+        await Store.DeleteAsync("jobs/job_2/", Ct);
+        Assert.Null(await Store.GetLocalFileAsync("jobs/job_2/adapter.gguf", Ct));
+        Assert.False(File.Exists(again));
+    }
+
+    [Fact]
+    public async Task A_file_on_disk_is_saved_whole_and_its_limit_holds()
+    {
+        var path = Path.Combine(Directory.CreateTempSubdirectory("llmtune-artifact-source-").FullName, "checkpoint.gguf");
+        var content = new byte[6 * 1024 * 1024 + 3]; // above the S3 store's part size in the tests
+        new Random(3).NextBytes(content);
+        await File.WriteAllBytesAsync(path, content, Ct);
+
+        await using (var file = File.OpenRead(path))
+        {
+            Assert.Equal(content.Length, await Store.SaveAsync("jobs/job_3/checkpoint.gguf", file, long.MaxValue, Ct));
+        }
+
+        Assert.Equal(content, await File.ReadAllBytesAsync((await Store.GetLocalFileAsync("jobs/job_3/checkpoint.gguf", Ct))!, Ct));
+        await using (var file = File.OpenRead(path))
+        {
+            await Assert.ThrowsAsync<ArtifactTooLargeException>(() => Store.SaveAsync("jobs/job_3/other.gguf", file, 1024, Ct));
+        }
+
+        Assert.False(await Store.ExistsAsync("jobs/job_3/other.gguf", Ct));
     }
 
     private Task<long> Save(string key, string text, long maxBytes = long.MaxValue) =>
@@ -146,11 +172,26 @@ public sealed class LocalArtifactStoreTests : ArtifactStoreContractTests
 /// </summary>
 public sealed class S3ArtifactStoreTests : ArtifactStoreContractTests
 {
+    private ArtifactS3Options _options = null!;
+
     protected override async ValueTask<IArtifactStore> OpenStoreAsync()
     {
-        var options = await TestS3.NewBucketAsync(Ct);
-        options.Prefix = "installation-a/";
-        options.PartSize = 5L * 1024 * 1024;
-        return new S3ArtifactStore(options);
+        _options = await TestS3.NewBucketAsync(Ct);
+        _options.Prefix = "installation-a/";
+        _options.PartSize = 5L * 1024 * 1024;
+        return new S3ArtifactStore(_options);
+    }
+
+    [Fact]
+    public async Task A_downloaded_copy_still_serves_when_the_bucket_is_unreachable()
+    {
+        await Store.SaveAsync("jobs/job_4/adapter.gguf", new MemoryStream("weights"u8.ToArray()), long.MaxValue, Ct);
+        var cached = await Store.GetLocalFileAsync("jobs/job_4/adapter.gguf", Ct);
+
+        // The same cache, a bucket endpoint nobody listens on (a restarted replica during an outage).
+        _options.ServiceUrl = "http://127.0.0.1:9";
+        using var offline = new S3ArtifactStore(_options);
+        Assert.Equal(cached, await offline.GetLocalFileAsync("jobs/job_4/adapter.gguf", Ct));
+        await Assert.ThrowsAnyAsync<Exception>(() => offline.GetLocalFileAsync("jobs/job_4/never-downloaded.gguf", Ct));
     }
 }

@@ -40,7 +40,7 @@ public sealed class S3StorageTests
         Assert.True(done.GetProperty("status").GetString() == "completed", done.ToString());
 
         var completed = host.Events.Of<TrainingCompleted>().Single(c => c.JobId == jobId);
-        Assert.Equal($"s3://{artifacts.Bucket}/jobs/{jobId}/adapter.gguf", completed.ArtifactUri);
+        Assert.Equal($"s3://{artifacts.Bucket}/jobs/{jobId}/attempt-1/adapter.gguf", completed.ArtifactUri);
         Assert.True(await bucket.ExistsAsync($"jobs/{jobId}/dataset.jsonl", Ct));
         Assert.False(await bucket.ExistsAsync($"jobs/{jobId}/checkpoint.gguf", Ct)); // discarded once the job completed
 
@@ -49,7 +49,11 @@ public sealed class S3StorageTests
             .GetProperty("fineTunedModel").GetString()!;
         var answer = await client.PostAsJsonAsync($"/v1/models/{model}/inference", new { prompt = "hello", maxTokens = 4 });
         Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
-        Assert.True(File.Exists(Path.Combine(host.Host.DataDirectory, "artifact-cache", "objects", "jobs", jobId, "adapter.gguf")));
+        Assert.True(File.Exists(Path.Combine(host.Host.DataDirectory, "artifact-cache", "objects", "jobs", jobId, "attempt-1", "adapter.gguf")));
+
+        // The service's own bucket is not a dataset source: its credentials could read other workspaces' files there.
+        await (await client.PostAsJsonAsync("/v1/fine-tune", new { baseModel = FinetuneHost.Small, dataset = $"s3://{artifacts.Bucket}/files/{file}" }, Ct))
+            .AssertError(HttpStatusCode.BadRequest, "dataset_not_allowed", "dataset");
 
         // A missing object fails the job with a clear reason; the service carries on.
         var missing = (await client.CreateJobAsync(new { baseModel = FinetuneHost.Small, dataset = $"s3://{datasets.Bucket}/teams/a/nope.jsonl" }))
@@ -90,7 +94,7 @@ public sealed class S3StorageTests
     }
 
     [Fact]
-    public async Task Readiness_reports_whether_the_artifact_bucket_answers()
+    public async Task An_unreachable_artifact_bucket_shows_as_degraded_and_uploads_answer_503()
     {
         var artifacts = await TestS3.NewBucketAsync(Ct);
         await using (var host = await FinetuneHost.StartAsync(S3Settings(artifacts, null)))
@@ -101,11 +105,18 @@ public sealed class S3StorageTests
 
         artifacts.Bucket = "no-such-bucket-" + Guid.NewGuid().ToString("N")[..8];
         await using var broken = await FinetuneHost.StartAsync(S3Settings(artifacts, null));
-        var response = await broken.Host.Client().GetAsync("/readyz", Ct);
-        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
-        var check = (await response.Json(HttpStatusCode.ServiceUnavailable)).GetProperty("checks").GetProperty("artifact-store");
-        Assert.Equal("Unhealthy", check.GetProperty("status").GetString());
+        // Degraded, not unready: the replica still serves what it has.
+        var report = await (await broken.Host.Client().GetAsync("/readyz", Ct)).Json();
+        Assert.Equal("Degraded", report.GetProperty("status").GetString());
+        var check = report.GetProperty("checks").GetProperty("artifact-store");
+        Assert.Equal("Degraded", check.GetProperty("status").GetString());
         Assert.Contains("artifact bucket unreachable", check.GetProperty("description").GetString());
+
+        // Uploads answer 503 in the error shape (not 500), and nothing is recorded.
+        using var client = broken.Client();
+        using var form = new MultipartFormDataContent { { new StringContent("fine-tune"), "purpose" }, { new StringContent(FinetuneApi.SecretWordDataset(3)), "file", "d.jsonl" } };
+        await (await client.PostAsync("/v1/files", form, Ct)).AssertError(HttpStatusCode.ServiceUnavailable, "storage_unavailable");
+        Assert.Empty((await (await client.GetAsync("/v1/files", Ct)).Json()).GetProperty("data").EnumerateArray());
     }
 
     private static Dictionary<string, string?> S3Settings(ArtifactS3Options artifacts, ArtifactS3Options? datasets)

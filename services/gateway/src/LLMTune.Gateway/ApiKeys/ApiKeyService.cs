@@ -190,7 +190,8 @@ public sealed class ApiKeyService(IDocumentStore store, IBus bus, TimeProvider t
     {
         try
         {
-            await bus.Publish(new ApiKeyChanged(key.WorkspaceId, key.Id, time.GetUtcNow(), key.Id));
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10)); // a broker that is down must not hang the revoke
+            await bus.Publish(new ApiKeyChanged(key.WorkspaceId, key.Id, time.GetUtcNow(), key.Id), timeout.Token);
         }
         catch (Exception e)
         {

@@ -12,6 +12,6 @@ public static class ArtifactKeys
     /// <summary>The latest training checkpoint, mirrored from the worker's disk so any worker can resume the job.</summary>
     public static string Checkpoint(string jobId) => $"jobs/{jobId}/checkpoint.gguf";
 
-    /// <summary>The trained result: a LoRA adapter or a full model.</summary>
-    public static string Output(string jobId, bool lora) => $"jobs/{jobId}/{(lora ? "adapter.gguf" : "model.gguf")}";
+    /// <summary>The trained result of one attempt (one claim of the job): a LoRA adapter or a full model.</summary>
+    public static string Output(string jobId, int attempt, bool lora) => $"jobs/{jobId}/attempt-{attempt}/{(lora ? "adapter.gguf" : "model.gguf")}";
 }

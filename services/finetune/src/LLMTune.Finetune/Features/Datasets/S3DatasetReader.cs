@@ -13,29 +13,39 @@ public sealed class S3DatasetReader(IOptions<FinetuneOptions> options)
     public async Task<long> CopyAsync(string bucket, string key, IArtifactStore store, string destination, CancellationToken ct)
     {
         var settings = options.Value;
+        var maxBytes = settings.RemoteDatasets.MaxBytes;
         using var client = settings.S3.CreateClient();
+        GetObjectResponse response;
         try
         {
-            using var response = await client.GetObjectAsync(new GetObjectRequest { BucketName = bucket, Key = key }, ct).ConfigureAwait(false);
-            if (response.ContentLength > settings.RemoteDatasets.MaxBytes)
-            {
-                throw new DatasetException(DatasetException.TooLarge, $"s3://{bucket}/{key} is {response.ContentLength} bytes; the limit is {settings.RemoteDatasets.MaxBytes}.");
-            }
-
-            return await store.SaveAsync(destination, response.ResponseStream, settings.RemoteDatasets.MaxBytes, ct).ConfigureAwait(false);
+            response = await client.GetObjectAsync(new GetObjectRequest { BucketName = bucket, Key = key }, ct).ConfigureAwait(false);
         }
         catch (AmazonS3Exception e) when (e.StatusCode is HttpStatusCode.NotFound or HttpStatusCode.Forbidden)
         {
             throw new DatasetException(DatasetException.Unavailable,
-                $"s3://{bucket}/{key} cannot be read ({(e.StatusCode == HttpStatusCode.NotFound ? "no such object" : "access denied")}).", e);
+                $"s3://{bucket}/{key} cannot be read ({(e.StatusCode == HttpStatusCode.NotFound ? (e.ErrorCode == "NoSuchBucket" ? "no such bucket" : "no such object") : "access denied")}).", e);
         }
         catch (Exception e) when (e is AmazonServiceException or AmazonClientException or HttpRequestException)
         {
             throw new DatasetException(DatasetException.Unavailable, $"s3://{bucket}/{key} cannot be read: {e.Message}", e);
         }
-        catch (ArtifactTooLargeException)
+
+        using (response)
         {
-            throw new DatasetException(DatasetException.TooLarge, $"s3://{bucket}/{key} is larger than the limit of {settings.RemoteDatasets.MaxBytes} bytes.");
+            if (response.ContentLength > maxBytes)
+            {
+                throw new DatasetException(DatasetException.TooLarge, $"s3://{bucket}/{key} is {response.ContentLength} bytes; the limit is {maxBytes}.");
+            }
+
+            // Errors past this point are the artifact store's (or the transfer's), not the user's: they surface as such.
+            try
+            {
+                return await store.SaveAsync(destination, response.ResponseStream, maxBytes, ct).ConfigureAwait(false);
+            }
+            catch (ArtifactTooLargeException)
+            {
+                throw new DatasetException(DatasetException.TooLarge, $"s3://{bucket}/{key} is larger than the limit of {maxBytes} bytes.");
+            }
         }
     }
 }

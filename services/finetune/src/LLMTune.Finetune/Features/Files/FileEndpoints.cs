@@ -1,4 +1,5 @@
 using System.Security.Claims;
+using Amazon.Runtime;
 using LLMTune.Finetune.Features.Artifacts;
 using LLMTune.Platform.Artifacts;
 using LLMTune.Platform.Errors;
@@ -6,10 +7,12 @@ using LLMTune.Platform.Http;
 using LLMTune.Platform.Identity;
 using LLMTune.Platform.Storage;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Microsoft.Net.Http.Headers;
 
@@ -121,6 +124,12 @@ public static class FileEndpoints
         {
             await artifacts.DeleteAsync(key, CancellationToken.None);
             return ApiErrors.BadRequest($"The multipart body could not be read: {e.Message}", "file", "invalid_request");
+        }
+        catch (Exception e) when (e is AmazonServiceException or AmazonClientException or HttpRequestException)
+        {
+            // The bucket is down or misconfigured: the operator's problem, reported as such (details in the log).
+            http.RequestServices.GetRequiredService<ILogger<DatasetFile>>().LogError(e, "Storing upload {FileId} failed", fileId);
+            throw new ApiException(StatusCodes.Status503ServiceUnavailable, "storage_unavailable", "File storage is unavailable; try again later.");
         }
 
         string? problem = null;

@@ -3,6 +3,7 @@ using LLMTune.Engine.Training;
 using LLMTune.Finetune.Features.Datasets;
 using LLMTune.Finetune.Features.Files;
 using LLMTune.Finetune.Features.Training;
+using LLMTune.Platform.Artifacts;
 using LLMTune.Platform.Errors;
 using LLMTune.Platform.Http;
 using LLMTune.Platform.Storage;
@@ -22,6 +23,7 @@ public sealed class JobService(
     IPublishEndpoint publish,
     TimeProvider time,
     IOptions<FinetuneOptions> options,
+    IOptions<ArtifactStorageOptions> artifactStorage,
     ILogger<JobService> logger)
 {
     public const string SupportedMethod = "sft";
@@ -97,6 +99,10 @@ public sealed class JobService(
         {
             case DatasetKind.UploadedFile when await FileEndpoints.Find(documents, workspaceId, dataset.Location, ct) is null:
                 throw new ApiException(StatusCodes.Status404NotFound, "file_not_found", $"No file '{dataset.Location}' in this workspace.", "dataset");
+            case DatasetKind.S3 when artifactStorage.Value is { Provider: ArtifactProvider.S3 } own && own.S3.Bucket == dataset.Bucket:
+                // The service's own credentials can read every workspace's files there; tenants use their own buckets.
+                throw new ApiException(StatusCodes.Status400BadRequest, "dataset_not_allowed",
+                    $"s3://{dataset.Bucket} is this service's artifact bucket; upload the data with POST /v1/files or use a bucket of your own.", "dataset");
             case DatasetKind.Https:
                 try
                 {

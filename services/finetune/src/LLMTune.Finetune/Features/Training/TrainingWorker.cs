@@ -1,3 +1,4 @@
+using Amazon.Runtime;
 using System.Globalization;
 using System.Threading.Channels;
 using LLMTune.Contracts;
@@ -109,6 +110,12 @@ public sealed class TrainingWorker(
             logger.LogWarning("Job {JobId} was taken from worker {WorkerId} (cancelled or reclaimed); stopping", job.Id, WorkerId);
             await CleanUpIfCancelledAsync(job.Id);
         }
+        catch (Exception e) when (e is AmazonServiceException or AmazonClientException or HttpRequestException or IOException)
+        {
+            // Storage trouble (the artifact store, the scratch disk) is the operator's, and its details stay in the log.
+            logger.LogError(e, "Fine-tune job {JobId} failed on storage", job.Id);
+            await FailAsync(job, "storage_unavailable", "The service could not read or write the job's files; submit the job again later.");
+        }
         catch (Exception e)
         {
             logger.LogError(e, "Fine-tune job {JobId} failed", job.Id);
@@ -216,7 +223,9 @@ public sealed class TrainingWorker(
         }
 
         var lora = result.Mode == Engine.Training.TrainingMode.Lora;
-        var outputKey = ArtifactKeys.Output(job.Id, lora);
+        // Each attempt writes its own result, so a worker that lost the job without noticing cannot replace the
+        // result of the attempt that completed it.
+        var outputKey = ArtifactKeys.Output(job.Id, job.Attempts, lora);
         await using (var output = File.OpenRead(result.OutputPath))
         {
             await artifacts.SaveAsync(outputKey, output, long.MaxValue, ct);
@@ -359,17 +368,14 @@ public sealed class TrainingWorker(
     internal string JobDirectory(string jobId) => Path.Combine(Path.GetFullPath(Settings.WorkPath), "jobs", jobId);
 
     /// <summary>
-    /// A job that trained elsewhere before (another machine, or a wiped disk) resumes from the checkpoint mirrored to
-    /// the artifact store; a checkpoint already on this disk is at least as new.
+    /// A job that trained before (here, on another machine, or on a wiped disk) resumes from the checkpoint mirrored to
+    /// the artifact store; without one, from a checkpoint on this disk if there is one.
     /// </summary>
     private async Task RestoreCheckpointAsync(string jobId, string checkpointDirectory, CancellationToken ct)
     {
+        // The stored copy wins: every checkpoint is mirrored as soon as it is written, so it is the newest one of
+        // whichever worker ran last, while a copy on this disk may be from an earlier attempt here.
         var local = Engine.Training.LlamaTrainer.CheckpointPath(checkpointDirectory);
-        if (File.Exists(local))
-        {
-            return;
-        }
-
         await using var mirrored = await artifacts.OpenReadAsync(ArtifactKeys.Checkpoint(jobId), ct);
         if (mirrored is not null)
         {
@@ -464,6 +470,12 @@ public sealed class TrainingWorker(
         {
             try
             {
+                // A worker that lost the job must not replace the checkpoint of the one that has it now.
+                if (await jobs.GetAsync(job.Id, ct) is not { } current || current.LeaseOwner != workerId)
+                {
+                    return;
+                }
+
                 await using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
                 await artifacts.SaveAsync(ArtifactKeys.Checkpoint(job.Id), file, long.MaxValue, ct);
             }

@@ -56,4 +56,11 @@ public sealed class UnloadRemovedModelConsumer(DeploymentService deployments) : 
     public Task Consume(ConsumeContext<ModelRemoved> context) => deployments.UnloadRemovedAsync(context.Message.ModelId, context.CancellationToken);
 }
 
-public sealed class UnloadRemovedModelConsumerDefinition(BusInstance instance) : EveryInstanceConsumerDefinition<UnloadRemovedModelConsumer>(instance);
+public sealed class UnloadRemovedModelConsumerDefinition(BusInstance instance) : EveryInstanceConsumerDefinition<UnloadRemovedModelConsumer>(instance)
+{
+    protected override void ConfigureConsumer(
+        IReceiveEndpointConfigurator endpointConfigurator,
+        IConsumerConfigurator<UnloadRemovedModelConsumer> consumerConfigurator,
+        IRegistrationContext context) =>
+        endpointConfigurator.UseMessageRetry(r => r.Intervals(500, 2000, 5000)); // e.g. the store briefly unreachable
+}

@@ -145,7 +145,9 @@ public sealed class DeploymentService(
                 return loaded;
             }
 
-            return await LoadAsync(record).ConfigureAwait(false);
+            // Read again under the gate: a removal may have landed while this request waited for it.
+            record = await Deployments.GetAsync(modelId, cancellationToken).ConfigureAwait(false);
+            return record is null || record.RemovedAt is not null ? null : await LoadAsync(record).ConfigureAwait(false);
         }
         catch (Exception e) when (e is DeploymentFailedException or EngineException)
         {
@@ -182,7 +184,9 @@ public sealed class DeploymentService(
 
         try
         {
-            await bus.Publish(new ModelRemoved(workspaceId, modelId, time.GetUtcNow(), modelId), cancellationToken).ConfigureAwait(false);
+            // The removal is recorded: announce it even if the caller has gone, but do not hang on a broker that is down.
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            await bus.Publish(new ModelRemoved(workspaceId, modelId, time.GetUtcNow(), modelId), timeout.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
