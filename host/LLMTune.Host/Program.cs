@@ -8,6 +8,7 @@ var root = new RootCommand("LLMTune: self-hostable LLM inference and fine-tuning
     ServeCommand.Create(),
     AdminCommands.Create(),
     ModelCommands.Create(),
+    FineTuneCommands.Create(),
 };
 
 // `llmtune` with no command serves everything, like `llmtune serve --target all`.
