@@ -1,6 +1,6 @@
-using Amazon.Runtime;
 using System.Globalization;
 using System.Threading.Channels;
+using Amazon.Runtime;
 using LLMTune.Contracts;
 using LLMTune.Finetune.Features.Artifacts;
 using LLMTune.Finetune.Features.Datasets;
