@@ -42,7 +42,8 @@ public sealed class S3StorageTests
         var completed = host.Events.Of<TrainingCompleted>().Single(c => c.JobId == jobId);
         Assert.Equal($"s3://{artifacts.Bucket}/jobs/{jobId}/attempt-1/adapter.gguf", completed.ArtifactUri);
         Assert.True(await bucket.ExistsAsync($"jobs/{jobId}/dataset.jsonl", Ct));
-        Assert.False(await bucket.ExistsAsync($"jobs/{jobId}/checkpoint.gguf", Ct)); // discarded once the job completed
+        // Discarded just after the completion is recorded and announced.
+        await Eventually.True(async () => !await bucket.ExistsAsync($"jobs/{jobId}/checkpoint.gguf", Ct), TimeSpan.FromSeconds(10), "the mirrored checkpoint to go");
 
         // Inference downloads the adapter from the bucket and serves it to the owner.
         var model = (await Eventually.Get(async () => await client.GetJobAsync(jobId), j => j.TryGetProperty("fineTunedModel", out _), TimeSpan.FromSeconds(30), "fineTunedModel"))

@@ -104,8 +104,9 @@ public sealed class TrainingLifecycleTests
         var artifact = new Uri(completed.ArtifactUri);
         Assert.True(artifact.IsFile && artifact.LocalPath.StartsWith(host.ArtifactsPath, StringComparison.Ordinal) && File.Exists(artifact.LocalPath), completed.ArtifactUri);
         // Training leaves nothing behind: no scratch folder, no mirrored checkpoint.
-        Assert.False(Directory.Exists(Path.Combine(host.WorkPath, "jobs", jobId)));
-        Assert.False(File.Exists(Path.Combine(host.ArtifactsPath, "jobs", jobId, "checkpoint.gguf")));
+        // (clean-up runs just after the completion is recorded and announced)
+        await Eventually.True(() => !Directory.Exists(Path.Combine(host.WorkPath, "jobs", jobId)), TimeSpan.FromSeconds(10), "the scratch folder to go");
+        await Eventually.True(() => !File.Exists(Path.Combine(host.ArtifactsPath, "jobs", jobId, "checkpoint.gguf")), TimeSpan.FromSeconds(10), "the mirrored checkpoint to go");
         Assert.Equal("https://app.example.com/fine-tune-callback", completed.WebhookUrl);
         Assert.Single(host.Events.Of<TrainingQueued>(), q => q.JobId == jobId);
         Assert.Contains(host.Events.Of<TrainingProgressed>(), p => p.JobId == jobId);

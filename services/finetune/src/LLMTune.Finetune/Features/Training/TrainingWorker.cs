@@ -248,13 +248,15 @@ public sealed class TrainingWorker(
             throw new LeaseLostException();
         }
 
-        await DiscardCheckpointsAsync(job.Id);
-        DeleteDirectory(directory);
         await jobs.AddEventAsync(completed, "status", string.Create(CultureInfo.InvariantCulture,
             $"Training completed: {result.Steps} steps{(result.ResumedFromStep > 0 ? $" (resumed from step {result.ResumedFromStep})" : "")}, eval loss {FormatLoss(result.InitialEvalLoss)} -> {FormatLoss(result.FinalEvalLoss)}, {result.TokensPerSecond:F0} tokens/s."),
             e => e.Status = "completed", CancellationToken.None);
         logger.LogInformation("Fine-tune job {JobId} completed: {Steps} steps (resumed from {ResumedFrom}), {TokensPerSecond:F0} tokens/s", job.Id, result.Steps, result.ResumedFromStep, result.TokensPerSecond);
         await AnnounceCompletionAsync(completed, CancellationToken.None);
+
+        // Last: the job's history and announcement come first, clean-up can wait.
+        await DiscardCheckpointsAsync(job.Id);
+        DeleteDirectory(directory);
     }
 
     private static string FormatLoss(double? loss) => loss is { } l ? l.ToString("F4", CultureInfo.InvariantCulture) : "n/a";
