@@ -2,28 +2,11 @@ using LLMTune.Engine.Inference;
 
 namespace LLMTune.Inference.Features.Generation;
 
-/// <summary>What every endpoint asks of a model, once its own parameters are validated and named.</summary>
-public sealed record InferenceInput
-{
-    /// <summary>Raw text to continue (OpenAI completions).</summary>
-    public string? Prompt { get; init; }
-
-    /// <summary>A conversation (chat completions, and native prompts on models with a chat template).</summary>
-    public IReadOnlyList<ChatMessage>? Messages { get; init; }
-
-    public int? MaxTokens { get; init; }
-
-    public float Temperature { get; init; } = 1f;
-
-    public float TopP { get; init; } = 1f;
-
-    public IReadOnlyList<string> Stop { get; init; } = [];
-
-    public uint? Seed { get; init; }
-
-    /// <summary>The request parameter names, so errors name what the caller sent (<c>maxTokens</c> or <c>max_tokens</c>).</summary>
-    public required ParameterNames Names { get; init; }
-}
+/// <summary>
+/// What every endpoint asks of a model, once its own parameters are validated, and how that API names them, so errors
+/// name what the caller sent (<c>maxTokens</c> or <c>max_tokens</c>). A null <c>MaxTokens</c> takes the server default.
+/// </summary>
+public sealed record InferenceInput(GenerationRequest Generation, ParameterNames Names);
 
 /// <summary>How one API spells its parameters in error messages.</summary>
 public sealed record ParameterNames(string Prompt, string MaxTokens)

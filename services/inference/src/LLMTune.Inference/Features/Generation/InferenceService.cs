@@ -81,22 +81,13 @@ public sealed class InferenceService(
     private async Task<ModelCall> StartOnAsync(ServedModel model, InferenceInput input, bool stream, string requestId, CancellationToken requestAborted) => model switch
     {
         LocalServedModel local => StartLocal(local, input, requestAborted),
-        UpstreamServedModel upstream => await UpstreamModelCall.StartAsync(model.Id, upstream.Endpoint, input, stream, requestId, requestAborted).ConfigureAwait(false),
+        UpstreamServedModel upstream => await UpstreamModelCall.StartAsync(model.Id, upstream.Endpoint, input.Generation, stream, requestId, requestAborted).ConfigureAwait(false),
         _ => throw new InvalidOperationException($"Unknown model kind {model.GetType().Name}."),
     };
 
     private LocalModelCall StartLocal(LocalServedModel model, InferenceInput input, CancellationToken requestAborted)
     {
-        var request = new GenerationRequest
-        {
-            Prompt = input.Prompt,
-            Messages = input.Messages,
-            MaxTokens = input.MaxTokens ?? options.Value.DefaultMaxTokens,
-            Temperature = input.Temperature,
-            TopP = input.TopP,
-            Stop = input.Stop,
-            Seed = input.Seed,
-        };
+        var request = input.Generation with { MaxTokens = input.Generation.MaxTokens ?? options.Value.DefaultMaxTokens };
 
         try
         {
@@ -104,7 +95,7 @@ public sealed class InferenceService(
             {
                 return LocalModelCall.Start(model.Id, model.Model, model.Variant, request, requestAborted);
             }
-            catch (ContextLengthExceededException e) when (input.MaxTokens is null && e.PromptTokens < e.ContextLength)
+            catch (ContextLengthExceededException e) when (input.Generation.MaxTokens is null && e.PromptTokens < e.ContextLength)
             {
                 // No limit was asked for: the default only caps the completion, it must not reject a prompt that fits.
                 return LocalModelCall.Start(model.Id, model.Model, model.Variant, request with { MaxTokens = e.ContextLength - e.PromptTokens }, requestAborted);
@@ -112,7 +103,7 @@ public sealed class InferenceService(
         }
         catch (ContextLengthExceededException e)
         {
-            var blamesMaxTokens = e.MaxTokens is not null && input.MaxTokens is not null && e.PromptTokens < e.ContextLength;
+            var blamesMaxTokens = e.MaxTokens is not null && input.Generation.MaxTokens is not null && e.PromptTokens < e.ContextLength;
             throw new InferenceException(StatusCodes.Status400BadRequest, "context_length_exceeded",
                 $"This model's context holds {e.ContextLength} tokens; the request needs {e.PromptTokens} for the prompt"
                 + (blamesMaxTokens ? $" plus {e.MaxTokens} for the completion." : " and at least one for the completion."),

@@ -63,9 +63,12 @@ public static class NativeInferenceEndpoints
         var model = await inference.ResolveAsync(modelId, http.User.WorkspaceIdOf(), modelParam, http.RequestAborted);
         var input = sampling with
         {
-            // Instruct models answer a prompt as a user turn; base models continue it.
-            Messages = InferenceService.PrefersChat(model) ? [ChatMessage.User(prompt)] : null,
-            Prompt = InferenceService.PrefersChat(model) ? null : prompt,
+            Generation = sampling.Generation with
+            {
+                // Instruct models answer a prompt as a user turn; base models continue it.
+                Messages = InferenceService.PrefersChat(model) ? [ChatMessage.User(prompt)] : null,
+                Prompt = InferenceService.PrefersChat(model) ? null : prompt,
+            },
         };
         var stream = request.Stream == true;
         var call = await inference.StartAsync(model, input, stream, http);
@@ -114,12 +117,13 @@ public static class NativeInferenceEndpoints
             throw InferenceException.Invalid("metadata", "metadata must be a JSON object.");
         }
 
-        return (request.Prompt, new InferenceInput
-        {
-            MaxTokens = request.MaxTokens,
-            Temperature = request.Temperature ?? DefaultTemperature,
-            TopP = request.TopP ?? 1f,
-            Names = ParameterNames.Native,
-        });
+        return (request.Prompt, new InferenceInput(
+            new GenerationRequest
+            {
+                MaxTokens = request.MaxTokens,
+                Temperature = request.Temperature ?? DefaultTemperature,
+                TopP = request.TopP ?? 1f,
+            },
+            ParameterNames.Native));
     }
 }

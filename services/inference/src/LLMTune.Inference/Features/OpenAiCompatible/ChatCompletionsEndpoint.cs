@@ -21,8 +21,8 @@ public static class ChatCompletionsEndpoint
         var (maxTokens, maxTokensName) = request.MaxCompletionTokens is { } completion
             ? (completion, "max_completion_tokens")
             : (request.MaxTokens, "max_tokens");
-        var input = OpenAiParameters.Sampling(request.Temperature, request.TopP, maxTokens, maxTokensName, request.Stop, request.Seed, request.N, ParameterNames.OpenAiChat)
-            with { Messages = messages };
+        var sampling = OpenAiParameters.Sampling(request.Temperature, request.TopP, maxTokens, maxTokensName, request.Stop, request.Seed, request.N, ParameterNames.OpenAiChat);
+        var input = sampling with { Generation = sampling.Generation with { Messages = messages } };
 
         var model = await inference.ResolveAsync(request.Model, http.User.WorkspaceIdOf(), "model", http.RequestAborted);
         var stream = request.Stream == true;

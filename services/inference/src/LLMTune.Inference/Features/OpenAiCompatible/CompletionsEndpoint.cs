@@ -18,8 +18,9 @@ public static class CompletionsEndpoint
         var startedAt = Stopwatch.GetTimestamp();
         var request = await JsonBody.ReadAsync<CompletionRequest>(http, OpenAiJson.Options);
         OpenAiParameters.RejectUnsupported(request.Other);
-        var input = OpenAiParameters.Sampling(request.Temperature, request.TopP, request.MaxTokens ?? DefaultMaxTokens, "max_tokens",
-            request.Stop, request.Seed, request.N, ParameterNames.OpenAiCompletion) with { Prompt = Prompt(request.Prompt) };
+        var sampling = OpenAiParameters.Sampling(request.Temperature, request.TopP, request.MaxTokens ?? DefaultMaxTokens, "max_tokens",
+            request.Stop, request.Seed, request.N, ParameterNames.OpenAiCompletion);
+        var input = sampling with { Generation = sampling.Generation with { Prompt = Prompt(request.Prompt) } };
 
         var model = await inference.ResolveAsync(request.Model, http.User.WorkspaceIdOf(), "model", http.RequestAborted);
         var stream = request.Stream == true;

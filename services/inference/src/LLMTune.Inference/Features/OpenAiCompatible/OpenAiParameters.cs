@@ -1,4 +1,5 @@
 using System.Text.Json;
+using LLMTune.Engine.Inference;
 using LLMTune.Inference.Features.Generation;
 
 namespace LLMTune.Inference.Features.OpenAiCompatible;
@@ -30,7 +31,7 @@ internal static class OpenAiParameters
             throw InferenceException.Unsupported("n", "Only n = 1 is supported: send one request per completion you need.");
         }
 
-        return new InferenceInput
+        var generation = new GenerationRequest
         {
             MaxTokens = maxTokens,
             // top_p = 0 keeps only the most likely token: greedy decoding.
@@ -38,8 +39,8 @@ internal static class OpenAiParameters
             TopP = topP is > 0 ? topP.Value : 1f,
             Stop = StopSequences(stop),
             Seed = seed is { } s ? unchecked((uint)s) : null,
-            Names = names with { MaxTokens = maxTokensName },
         };
+        return new InferenceInput(generation, names with { MaxTokens = maxTokensName });
     }
 
     private static IReadOnlyList<string> StopSequences(JsonElement? stop)

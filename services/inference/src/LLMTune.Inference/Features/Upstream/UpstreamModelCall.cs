@@ -37,13 +37,13 @@ internal sealed class UpstreamModelCall : ModelCall
     public override string Model => _model;
 
     /// <summary>Sends the request; failures before the first byte reached the client surface here as <see cref="UpstreamFailureException"/>.</summary>
-    public static async Task<UpstreamModelCall> StartAsync(string modelId, UpstreamEndpoint endpoint, InferenceInput input, bool stream, string requestId, CancellationToken cancellationToken)
+    public static async Task<UpstreamModelCall> StartAsync(string modelId, UpstreamEndpoint endpoint, GenerationRequest generation, bool stream, string requestId, CancellationToken cancellationToken)
     {
-        var chat = input.Messages is not null;
+        var chat = generation.Messages is not null;
         var body = new JsonObject { ["model"] = endpoint.UpstreamModel };
         if (chat)
         {
-            body["messages"] = new JsonArray(input.Messages!.Select(m => (JsonNode)new JsonObject
+            body["messages"] = new JsonArray(generation.Messages!.Select(m => (JsonNode)new JsonObject
             {
                 ["role"] = ChatPromptFormatter.RoleName(m.Role),
                 ["content"] = m.Content,
@@ -51,22 +51,22 @@ internal sealed class UpstreamModelCall : ModelCall
         }
         else
         {
-            body["prompt"] = input.Prompt;
+            body["prompt"] = generation.Prompt;
         }
 
-        if (input.MaxTokens is { } maxTokens)
+        if (generation.MaxTokens is { } maxTokens)
         {
             body["max_tokens"] = maxTokens;
         }
 
-        body["temperature"] = input.Temperature;
-        body["top_p"] = input.TopP;
-        if (input.Stop.Count > 0)
+        body["temperature"] = generation.Temperature;
+        body["top_p"] = generation.TopP;
+        if (generation.Stop.Count > 0)
         {
-            body["stop"] = new JsonArray(input.Stop.Select(s => (JsonNode)JsonValue.Create(s)).ToArray());
+            body["stop"] = new JsonArray(generation.Stop.Select(s => (JsonNode)JsonValue.Create(s)).ToArray());
         }
 
-        if (input.Seed is { } seed)
+        if (generation.Seed is { } seed)
         {
             body["seed"] = seed;
         }
