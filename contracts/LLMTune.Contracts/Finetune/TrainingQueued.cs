@@ -1,0 +1,8 @@
+namespace LLMTune.Contracts;
+
+public sealed record TrainingQueued(
+    string WorkspaceId,
+    string CorrelationId,
+    DateTimeOffset Timestamp,
+    string JobId,
+    string BaseModel) : IWorkspaceEvent;
