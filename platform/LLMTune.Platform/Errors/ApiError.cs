@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Http;
 
@@ -14,14 +15,51 @@ public sealed record ApiErrorDetail(
     [property: JsonPropertyName("requestId")] string? RequestId);
 
 /// <summary>
-/// Thrown anywhere below an endpoint to answer with a specific status and code; the error middleware turns it into
-/// the error shape. Endpoints can equally return <see cref="ApiErrors"/> results directly.
+/// The one way to answer with an error: throw it anywhere below an endpoint (handlers, services, validators) and the
+/// platform's exception handler writes the error shape, <see cref="RetryAfter"/> and any extra <see cref="Headers"/>
+/// (<c>x-ratelimit-*</c>). A stream that has already started writes <see cref="Body"/> as its last event instead.
 /// </summary>
-public sealed class ApiException(int status, string code, string message, string? param = null) : Exception(message)
+public class ApiException(int status, string code, string message, string? param = null) : Exception(message)
 {
     public int Status { get; } = status;
     public string Code { get; } = code;
     public string? Param { get; } = param;
+
+    /// <summary>Sent as <c>Retry-After</c> (whole seconds, at least 1).</summary>
+    public TimeSpan? RetryAfter { get; init; }
+
+    /// <summary>Extra response headers, e.g. rate-limit state.</summary>
+    public IReadOnlyDictionary<string, string> Headers { get; init; } = new Dictionary<string, string>();
+
+    public static ApiException Invalid(string param, string message, string code = "invalid_parameter") =>
+        new(StatusCodes.Status400BadRequest, code, message, param);
+
+    public static ApiException Unsupported(string param, string message) =>
+        new(StatusCodes.Status400BadRequest, "unsupported_parameter", message, param);
+
+    public static ApiException NotFound(string code, string message, string? param = null) =>
+        new(StatusCodes.Status404NotFound, code, message, param);
+
+    public static ApiException Conflict(string code, string message) =>
+        new(StatusCodes.Status409Conflict, code, message);
+
+    public ApiErrorBody Body(HttpContext http) => ApiErrors.Body(http, Status, Code, Message, Param);
+
+    /// <summary>Writes status, headers and body (the platform's exception handler calls this; nothing else should).</summary>
+    public Task WriteAsync(HttpContext http)
+    {
+        foreach (var (name, value) in Headers)
+        {
+            http.Response.Headers[name] = value;
+        }
+
+        if (RetryAfter is { } retryAfter)
+        {
+            http.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+        }
+
+        return ApiErrors.WriteAsync(http, Status, Code, Message, Param);
+    }
 }
 
 public static class ApiErrors
@@ -59,32 +97,11 @@ public static class ApiErrors
     public static ApiErrorBody Body(HttpContext http, int status, string code, string message, string? param = null) =>
         new(new ApiErrorDetail(message, TypeFor(status), param, code, http.TraceIdentifier));
 
-    public static IResult Result(int status, string code, string message, string? param = null) =>
-        new ApiErrorResult(status, code, message, param);
-
-    public static IResult BadRequest(string message, string? param = null, string code = "invalid_parameter") =>
-        Result(StatusCodes.Status400BadRequest, code, message, param);
-
-    public static IResult NotFound(string message, string code = "not_found") =>
-        Result(StatusCodes.Status404NotFound, code, message);
-
-    public static IResult Conflict(string message, string code = "conflict") =>
-        Result(StatusCodes.Status409Conflict, code, message);
-
-    public static IResult Unauthorized(string message, string code = "invalid_api_key") =>
-        Result(StatusCodes.Status401Unauthorized, code, message);
-
+    /// <summary>For middleware and authentication handlers that answer before an endpoint runs.</summary>
     public static Task WriteAsync(HttpContext http, int status, string code, string message, string? param = null)
     {
         http.Response.StatusCode = status;
         return http.Response.WriteAsJsonAsync(Body(http, status, code, message, param), ErrorJson.Options, http.RequestAborted);
-    }
-
-    private sealed class ApiErrorResult(int status, string code, string message, string? param) : IResult, IStatusCodeHttpResult
-    {
-        public int? StatusCode => status;
-
-        public Task ExecuteAsync(HttpContext httpContext) => WriteAsync(httpContext, status, code, message, param);
     }
 }
 

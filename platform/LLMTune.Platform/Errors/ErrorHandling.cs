@@ -56,7 +56,7 @@ public static class ErrorHandling
             switch (exception)
             {
                 case ApiException api:
-                    await ApiErrors.WriteAsync(http, api.Status, api.Code, api.Message, api.Param);
+                    await api.WriteAsync(http);
                     return true;
                 case BadHttpRequestException bad:
                     await ApiErrors.WriteAsync(http, bad.StatusCode, CodeForBadRequest(bad), DescribeBadRequest(bad));

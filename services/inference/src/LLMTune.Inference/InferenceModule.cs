@@ -59,6 +59,7 @@ public sealed class InferenceModule : IServiceModule
         services.AddSingleton<DeploymentService>();
         services.AddSingleton<InferenceService>();
         services.AddSingleton<UsageMeter>();
+        services.AddSingleton<InferenceResponder>();
         services.AddSingleton<ModelLoading>();
         services.AddHostedService(sp => sp.GetRequiredService<ModelLoading>());
         services.AddHealthChecks().AddCheck<ModelLoading>("inference-models", tags: ["ready"]);
@@ -72,7 +73,7 @@ public sealed class InferenceModule : IServiceModule
 
     public void MapEndpoints(WebApplication app, HostTopology topology)
     {
-        var models = app.MapGroup("/v1/models").WithTags("Models").AddEndpointFilter<InferenceErrorFilter>();
+        var models = app.MapGroup("/v1/models").WithTags("Models");
         models.MapGet("", ModelEndpoints.List);
         models.MapGet("/{**modelId}", (string modelId, System.Security.Claims.ClaimsPrincipal user, InferenceService inference, CancellationToken ct) =>
             ModelEndpoints.Get(Uri.UnescapeDataString(modelId), user, inference, ct));
@@ -84,7 +85,7 @@ public sealed class InferenceModule : IServiceModule
             .Produces<NativeInferenceResponse>()
             .Produces(StatusCodes.Status200OK, contentType: "text/event-stream");
 
-        var v1 = app.MapGroup("/v1").AddEndpointFilter<InferenceErrorFilter>();
+        var v1 = app.MapGroup("/v1");
         v1.MapPost("/playground/inference", NativeInferenceEndpoints.PlaygroundAsync)
             .WithTags("Inference")
             .Accepts<NativeInferenceRequest>("application/json")

@@ -31,13 +31,13 @@ public static class AdminEndpoints
         {
             if (WorkspaceInput.ValidateName(request.Name) is { } nameError)
             {
-                return ApiErrors.BadRequest(nameError, "name");
+                throw ApiException.Invalid("name", nameError);
             }
 
             var plan = request.Plan ?? Plans.Sandbox;
             if (WorkspaceInput.ValidatePlan(plan) is { } planError)
             {
-                return ApiErrors.BadRequest(planError, "plan");
+                throw ApiException.Invalid("plan", planError);
             }
 
             try
@@ -48,7 +48,7 @@ public static class AdminEndpoints
             }
             catch (DuplicateDocumentException)
             {
-                return ApiErrors.Conflict($"A workspace named '{request.Name}' already exists.", "workspace_exists");
+                throw ApiException.Conflict("workspace_exists", $"A workspace named '{request.Name}' already exists.");
             }
         });
 
@@ -62,12 +62,12 @@ public static class AdminEndpoints
         {
             if (WorkspaceInput.ValidatePlan(request.Plan) is { } planError)
             {
-                return ApiErrors.BadRequest(planError, "plan");
+                throw ApiException.Invalid("plan", planError);
             }
 
             return await workspaces.SetPlanAsync(id, request.Plan!, ct) is { } updated
                 ? Results.Ok(WorkspaceView.From(updated))
-                : ApiErrors.NotFound($"No workspace '{id}'.", "workspace_not_found");
+                : throw ApiException.NotFound("workspace_not_found", $"No workspace '{id}'.");
         });
     }
 }

@@ -37,12 +37,12 @@ public static class KeyEndpoints
             var name = request.Name?.Trim();
             if (string.IsNullOrEmpty(name) || name.Length > 100)
             {
-                return ApiErrors.BadRequest("name is required (1-100 characters).", "name");
+                throw ApiException.Invalid("name", "name is required (1-100 characters).");
             }
 
             if (request.ExpiresAt is { } expires && expires.ToUniversalTime() <= time.GetUtcNow().UtcDateTime)
             {
-                return ApiErrors.BadRequest("expiresAt must be in the future.", "expiresAt");
+                throw ApiException.Invalid("expiresAt", "expiresAt must be in the future.");
             }
 
             var (key, secret) = await service.CreateAsync(user.WorkspaceIdOf(), name, request.ExpiresAt?.ToUniversalTime(), ct);
@@ -58,12 +58,12 @@ public static class KeyEndpoints
         keys.MapGet("/{id}", async (string id, ClaimsPrincipal user, ApiKeyService service, CancellationToken ct) =>
             await service.GetAsync(user.WorkspaceIdOf(), id, ct) is { } key
                 ? Results.Ok(ApiKeyView.From(key))
-                : KeyNotFound(id));
+                : throw KeyNotFound(id));
 
         keys.MapDelete("/{id}", async (string id, ClaimsPrincipal user, ApiKeyService service, CancellationToken ct) =>
             await service.RevokeAsync(user.WorkspaceIdOf(), id, ct) is { } key
                 ? Results.Ok(ApiKeyView.From(key))
-                : KeyNotFound(id));
+                : throw KeyNotFound(id));
 
         keys.MapPost("/{id}/rotate", async (string id, RotateKeyRequest? request, ClaimsPrincipal user, ApiKeyService service, CancellationToken ct) =>
         {
@@ -72,7 +72,7 @@ public static class KeyEndpoints
             {
                 if (seconds < 0 || seconds > MaxGrace.TotalSeconds)
                 {
-                    return ApiErrors.BadRequest($"gracePeriodSeconds must be between 0 and {MaxGrace.TotalSeconds:0}.", "gracePeriodSeconds");
+                    throw ApiException.Invalid("gracePeriodSeconds", $"gracePeriodSeconds must be between 0 and {MaxGrace.TotalSeconds:0}.");
                 }
 
                 grace = TimeSpan.FromSeconds(seconds);
@@ -80,9 +80,9 @@ public static class KeyEndpoints
 
             return await service.RotateAsync(user.WorkspaceIdOf(), id, grace, ct) is { } rotated
                 ? Results.Ok(ApiKeyView.From(rotated.Key, rotated.Secret))
-                : KeyNotFound(id);
+                : throw KeyNotFound(id);
         });
     }
 
-    private static IResult KeyNotFound(string id) => ApiErrors.NotFound($"No active API key '{id}' in this workspace.", "key_not_found");
+    private static ApiException KeyNotFound(string id) => ApiException.NotFound("key_not_found", $"No active API key '{id}' in this workspace.");
 }

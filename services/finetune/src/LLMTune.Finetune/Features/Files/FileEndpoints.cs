@@ -45,13 +45,13 @@ public static class FileEndpoints
         });
 
         files.MapGet("/{id}", async (string id, ClaimsPrincipal user, IDocumentStore store, CancellationToken ct) =>
-            await Find(store, user.WorkspaceIdOf(), id, ct) is { } file ? Results.Ok(FileView.From(file)) : FileNotFound(id));
+            await Find(store, user.WorkspaceIdOf(), id, ct) is { } file ? Results.Ok(FileView.From(file)) : throw FileNotFound(id));
 
         files.MapDelete("/{id}", async (string id, ClaimsPrincipal user, IDocumentStore store, IArtifactStore artifacts, CancellationToken ct) =>
         {
             if (await Find(store, user.WorkspaceIdOf(), id, ct) is not { } file)
             {
-                return FileNotFound(id);
+                throw FileNotFound(id);
             }
 
             // Jobs that already started keep their own snapshot of the data.
@@ -73,14 +73,14 @@ public static class FileEndpoints
 
         if (http.Request.ContentLength > limit + 64 * 1024)
         {
-            return TooLarge(limit);
+            throw TooLarge(limit);
         }
 
         if (!MediaTypeHeaderValue.TryParse(http.Request.ContentType, out var contentType)
             || !contentType.MediaType.Equals("multipart/form-data", StringComparison.OrdinalIgnoreCase)
             || HeaderUtilities.RemoveQuotes(contentType.Boundary).Value is not { Length: > 0 } boundary)
         {
-            return ApiErrors.BadRequest("Send multipart/form-data with a \"file\" part and purpose=fine-tune.", "file", "invalid_request");
+            throw ApiException.Invalid("file", "Send multipart/form-data with a \"file\" part and purpose=fine-tune.", "invalid_request");
         }
 
         var fileId = RequestIdMiddleware.NewId("file");
@@ -113,17 +113,17 @@ public static class FileEndpoints
         }
         catch (ArtifactTooLargeException)
         {
-            return TooLarge(limit);
+            throw TooLarge(limit);
         }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
             await artifacts.DeleteAsync(key, CancellationToken.None);
-            return TooLarge(limit);
+            throw TooLarge(limit);
         }
         catch (IOException e) when (e is not FileNotFoundException)
         {
             await artifacts.DeleteAsync(key, CancellationToken.None);
-            return ApiErrors.BadRequest($"The multipart body could not be read: {e.Message}", "file", "invalid_request");
+            throw ApiException.Invalid("file", $"The multipart body could not be read: {e.Message}", "invalid_request");
         }
         catch (Exception e) when (e is AmazonServiceException or AmazonClientException or HttpRequestException)
         {
@@ -150,7 +150,7 @@ public static class FileEndpoints
         if (problem is not null)
         {
             await artifacts.DeleteAsync(key, CancellationToken.None);
-            return ApiErrors.BadRequest(problem, param);
+            throw ApiException.Invalid(param!, problem);
         }
 
         var file = new DatasetFile
@@ -171,8 +171,8 @@ public static class FileEndpoints
     internal static async Task<DatasetFile?> Find(IDocumentStore store, string workspaceId, string id, CancellationToken ct) =>
         await Collection(store).GetAsync(id, ct) is { } file && file.WorkspaceId == workspaceId ? file : null;
 
-    private static IResult FileNotFound(string id) => ApiErrors.NotFound($"No file '{id}' in this workspace.", "file_not_found");
+    private static ApiException FileNotFound(string id) => ApiException.NotFound("file_not_found", $"No file '{id}' in this workspace.");
 
-    private static IResult TooLarge(long limit) =>
-        ApiErrors.Result(StatusCodes.Status413PayloadTooLarge, "file_too_large", $"The file is larger than the upload limit of {limit} bytes.", "file");
+    private static ApiException TooLarge(long limit) =>
+        new(StatusCodes.Status413PayloadTooLarge, "file_too_large", $"The file is larger than the upload limit of {limit} bytes.", "file");
 }

@@ -5,8 +5,10 @@ namespace LLMTune.Inference.Features.Generation;
 /// <summary>
 /// What every endpoint asks of a model, once its own parameters are validated, and how that API names them, so errors
 /// name what the caller sent (<c>maxTokens</c> or <c>max_tokens</c>). A null <c>MaxTokens</c> takes the server default.
+/// <paramref name="PromptAsUserTurn"/>: the <c>Prompt</c> is a request, not text to continue (the native API), so the
+/// service sends it as a user turn to models with a chat template and as raw text to base models.
 /// </summary>
-public sealed record InferenceInput(GenerationRequest Generation, ParameterNames Names);
+public sealed record InferenceInput(GenerationRequest Generation, ParameterNames Names, bool PromptAsUserTurn = false);
 
 /// <summary>How one API spells its parameters in error messages.</summary>
 public sealed record ParameterNames(string Prompt, string MaxTokens)

@@ -2,6 +2,7 @@ using LLMTune.Engine.Inference;
 using LLMTune.Inference.Features.Deployment;
 using LLMTune.Inference.Features.Models;
 using LLMTune.Inference.Features.Upstream;
+using LLMTune.Platform.Errors;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -23,29 +24,34 @@ public sealed class InferenceService(
     {
         if (string.IsNullOrWhiteSpace(modelId))
         {
-            throw InferenceException.Invalid(param, $"{param} is required.");
+            throw ApiException.Invalid(param, $"{param} is required.");
         }
 
         return registry.Find(modelId, workspaceId)
             ?? await deployments.TryRestoreAsync(modelId, workspaceId, cancellationToken).ConfigureAwait(false)
-            ?? throw InferenceException.ModelNotFound(modelId, param);
+            ?? throw InferenceErrors.ModelNotFound(modelId, param);
     }
 
     /// <summary>Whether a bare prompt should be sent as a user turn (instruct models) rather than continued as raw text.</summary>
-    public static bool PrefersChat(ServedModel model) => model switch
+    private static bool PrefersChat(ServedModel model) => model switch
     {
         LocalServedModel local => local.Model.Summary.HasChatTemplate,
         _ => true, // upstream servers in front of instruct models are the common case; chat works for both kinds
     };
 
+    /// <summary>The request as this model takes it: a native prompt becomes a user turn on models that chat.</summary>
+    private static InferenceInput For(ServedModel model, InferenceInput input) =>
+        input.PromptAsUserTurn && input.Generation.Prompt is { } prompt && PrefersChat(model)
+            ? input with { Generation = input.Generation with { Messages = [ChatMessage.User(prompt)], Prompt = null } }
+            : input;
+
     /// <summary>
     /// Starts the call. Everything that can still be an HTTP error (context too long, busy, upstream down) is thrown
-    /// here as <see cref="InferenceException"/> or <see cref="UpstreamFailureException"/>, before any response byte.
+    /// here as an <see cref="ApiException"/> (<see cref="UpstreamFailureException"/> for upstreams), before any response byte.
     /// </summary>
-    public async Task<ModelCall> StartAsync(ServedModel model, InferenceInput input, bool stream, HttpContext http)
+    public async Task<ModelCall> StartAsync(ServedModel model, InferenceInput input, bool stream, InferenceCaller caller, CancellationToken requestAborted)
     {
-        var requestId = http.TraceIdentifier;
-        var requestAborted = http.RequestAborted;
+        var requestId = caller.RequestId;
         try
         {
             return await StartOnAsync(model, input, stream, requestId, requestAborted).ConfigureAwait(false);
@@ -68,7 +74,7 @@ public sealed class InferenceService(
                 {
                     logger.LogWarning("Fallback {Fallback} for {Model} failed too ({Code})", fallbackId, model.Id, next.Code);
                 }
-                catch (InferenceException busy) when (busy.Status == StatusCodes.Status503ServiceUnavailable)
+                catch (ApiException busy) when (busy.Status == StatusCodes.Status503ServiceUnavailable)
                 {
                     logger.LogWarning("Fallback {Fallback} for {Model} is busy", fallbackId, model.Id);
                 }
@@ -80,8 +86,8 @@ public sealed class InferenceService(
 
     private async Task<ModelCall> StartOnAsync(ServedModel model, InferenceInput input, bool stream, string requestId, CancellationToken requestAborted) => model switch
     {
-        LocalServedModel local => StartLocal(local, input, requestAborted),
-        UpstreamServedModel upstream => await UpstreamModelCall.StartAsync(model.Id, upstream.Endpoint, input.Generation, stream, requestId, requestAborted).ConfigureAwait(false),
+        LocalServedModel local => StartLocal(local, For(model, input), requestAborted),
+        UpstreamServedModel upstream => await UpstreamModelCall.StartAsync(model.Id, upstream.Endpoint, For(model, input).Generation, stream, requestId, requestAborted).ConfigureAwait(false),
         _ => throw new InvalidOperationException($"Unknown model kind {model.GetType().Name}."),
     };
 
@@ -104,24 +110,26 @@ public sealed class InferenceService(
         catch (ContextLengthExceededException e)
         {
             var blamesMaxTokens = e.MaxTokens is not null && input.Generation.MaxTokens is not null && e.PromptTokens < e.ContextLength;
-            throw new InferenceException(StatusCodes.Status400BadRequest, "context_length_exceeded",
+            throw new ApiException(StatusCodes.Status400BadRequest, "context_length_exceeded",
                 $"This model's context holds {e.ContextLength} tokens; the request needs {e.PromptTokens} for the prompt"
                 + (blamesMaxTokens ? $" plus {e.MaxTokens} for the completion." : " and at least one for the completion."),
                 blamesMaxTokens ? input.Names.MaxTokens : input.Names.Prompt);
         }
         catch (EngineBusyException e)
         {
-            throw new InferenceException(StatusCodes.Status503ServiceUnavailable, "model_busy",
-                $"Model '{model.Id}' is at capacity ({e.ActiveSequences} running, {e.QueuedRequests} waiting). Retry shortly.",
-                retryAfter: TimeSpan.FromSeconds(Math.Max(1, options.Value.BusyRetryAfterSeconds)));
+            throw new ApiException(StatusCodes.Status503ServiceUnavailable, "model_busy",
+                $"Model '{model.Id}' is at capacity ({e.ActiveSequences} running, {e.QueuedRequests} waiting). Retry shortly.")
+            {
+                RetryAfter = TimeSpan.FromSeconds(Math.Max(1, options.Value.BusyRetryAfterSeconds)),
+            };
         }
         catch (Exception e) when (e is ModelNotFoundException or ModelUnloadedException)
         {
-            throw InferenceException.ModelNotFound(model.Id, "model");
+            throw InferenceErrors.ModelNotFound(model.Id, "model");
         }
         catch (ArgumentException e)
         {
-            throw InferenceException.Invalid(input.Names.Prompt, e.Message);
+            throw ApiException.Invalid(input.Names.Prompt, e.Message);
         }
     }
 }

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using LLMTune.Contracts;
-using LLMTune.Platform.Identity;
 using MassTransit;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
@@ -13,19 +12,21 @@ namespace LLMTune.Inference.Features.Generation;
 /// </summary>
 public sealed class InferenceSession : IAsyncDisposable
 {
-    private readonly HttpContext _http;
+    private readonly InferenceCaller _caller;
     private readonly UsageMeter _meter;
     private readonly long _startedAt;
     private readonly bool _streamed;
+    private readonly HttpResponse? _response;
     private int _disposed;
 
-    internal InferenceSession(HttpContext http, UsageMeter meter, ModelCall call, long startedAt, bool streamed)
+    internal InferenceSession(InferenceCaller caller, UsageMeter meter, ModelCall call, long startedAt, bool streamed, HttpResponse? response)
     {
-        _http = http;
+        _caller = caller;
         _meter = meter;
         Call = call;
         _startedAt = startedAt;
         _streamed = streamed;
+        _response = response;
     }
 
     public ModelCall Call { get; }
@@ -43,8 +44,14 @@ public sealed class InferenceSession : IAsyncDisposable
         await Call.DisposeAsync().ConfigureAwait(false);
         var outcome = Call.Snapshot();
         var latencyMs = ElapsedMs;
+        if (_response is null)
+        {
+            await _meter.PublishAsync(_caller, outcome, latencyMs, _streamed).ConfigureAwait(false);
+            return;
+        }
+
         // Metering is off the response path: it runs once the response is complete (or the client has gone).
-        _http.Response.OnCompleted(() => _meter.PublishAsync(_http, outcome, latencyMs, _streamed));
+        _response.OnCompleted(() => _meter.PublishAsync(_caller, outcome, latencyMs, _streamed));
     }
 }
 
@@ -53,15 +60,17 @@ public sealed class UsageMeter(IBus bus, TimeProvider time, ILogger<UsageMeter> 
 {
     private static readonly TimeSpan PublishTimeout = TimeSpan.FromSeconds(10);
 
-    public InferenceSession Begin(HttpContext http, ModelCall call, long startedAt, bool streamed) => new(http, this, call, startedAt, streamed);
+    /// <summary>Starts metering a call; with a <paramref name="response"/>, usage is recorded after it completes.</summary>
+    public InferenceSession Begin(InferenceCaller caller, ModelCall call, long startedAt, bool streamed, HttpResponse? response = null) =>
+        new(caller, this, call, startedAt, streamed, response);
 
-    public async Task PublishAsync(HttpContext http, InferenceOutcome outcome, long latencyMs, bool streamed)
+    public async Task PublishAsync(InferenceCaller caller, InferenceOutcome outcome, long latencyMs, bool streamed)
     {
         var usage = new InferenceCompleted(
-            WorkspaceId: http.User.WorkspaceIdOf(),
-            CorrelationId: http.TraceIdentifier,
+            WorkspaceId: caller.WorkspaceId,
+            CorrelationId: caller.RequestId,
             Timestamp: time.GetUtcNow(),
-            KeyId: http.User.KeyIdOf(),
+            KeyId: caller.KeyId,
             Model: outcome.Model,
             PromptTokens: outcome.PromptTokens,
             CompletionTokens: outcome.CompletionTokens,

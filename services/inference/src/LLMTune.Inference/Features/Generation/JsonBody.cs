@@ -1,4 +1,5 @@
 using System.Text.Json;
+using LLMTune.Platform.Errors;
 using Microsoft.AspNetCore.Http;
 
 namespace LLMTune.Inference.Features.Generation;
@@ -10,17 +11,17 @@ internal static class JsonBody
     {
         if (!http.Request.HasJsonContentType())
         {
-            throw new InferenceException(StatusCodes.Status415UnsupportedMediaType, "unsupported_media_type", "Unsupported content type: send application/json.");
+            throw new ApiException(StatusCodes.Status415UnsupportedMediaType, "unsupported_media_type", "Unsupported content type: send application/json.");
         }
 
         try
         {
             return await JsonSerializer.DeserializeAsync<T>(http.Request.Body, options, http.RequestAborted).ConfigureAwait(false)
-                ?? throw new InferenceException(StatusCodes.Status400BadRequest, "invalid_request", "The request body must be a JSON object.");
+                ?? throw new ApiException(StatusCodes.Status400BadRequest, "invalid_request", "The request body must be a JSON object.");
         }
         catch (JsonException e)
         {
-            throw new InferenceException(StatusCodes.Status400BadRequest, "invalid_json", $"Malformed JSON body: {e.Message}");
+            throw new ApiException(StatusCodes.Status400BadRequest, "invalid_json", $"Malformed JSON body: {e.Message}");
         }
     }
 }

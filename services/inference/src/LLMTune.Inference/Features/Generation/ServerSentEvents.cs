@@ -52,16 +52,11 @@ internal static class ServerSentEvents
     }
 
     /// <summary>
-    /// Sends a started call as events: <paramref name="delta"/> per text piece, then <paramref name="end"/>.
-    /// A failure after the first byte can no longer change the status, so it becomes an error event. A client that
-    /// leaves ends the loop quietly; the session (disposed by the caller) stops the generation and meters it.
+    /// Sends a started call as events in the endpoint's format: a delta per text piece, then the end. A failure after
+    /// the first byte can no longer change the status, so it becomes an error event. A client that leaves ends the loop
+    /// quietly; the session (disposed by the caller) stops the generation and meters it.
     /// </summary>
-    public static async Task RelayAsync(
-        HttpContext http,
-        ModelCall call,
-        Func<string, Task> delta,
-        Func<InferenceOutcome, Task> end,
-        Func<InferenceException, Task> error)
+    public static async Task RelayAsync(HttpContext http, ModelCall call, InferenceSession session, IInferenceFormat format)
     {
         try
         {
@@ -85,24 +80,21 @@ internal static class ServerSentEvents
                         break;
                     }
 
-                    await delta(tokens.Current).ConfigureAwait(false);
+                    await format.StreamDeltaAsync(http.Response, call.Model, tokens.Current).ConfigureAwait(false);
                     unflushed++;
                 }
             }
 
-            await end(await call.CompleteAsync(http.RequestAborted).ConfigureAwait(false)).ConfigureAwait(false);
+            var outcome = await call.CompleteAsync(http.RequestAborted).ConfigureAwait(false);
+            await format.StreamEndAsync(http.Response, outcome, session.ElapsedMs).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
         {
             // The client disconnected.
         }
-        catch (Exception e) when (InferenceErrorFilter.Translate(e) is { } failure)
+        catch (Exception e) when (InferenceErrors.MidCall(e) is { } failure)
         {
-            await error(failure).ConfigureAwait(false);
+            await format.StreamErrorAsync(http.Response, failure.Body(http)).ConfigureAwait(false);
         }
     }
-
-    /// <summary>The error body written into a stream that already started.</summary>
-    public static Platform.Errors.ApiErrorBody ErrorBody(HttpContext http, InferenceException e) =>
-        Platform.Errors.ApiErrors.Body(http, e.Status, e.Code, e.Message, e.Param);
 }

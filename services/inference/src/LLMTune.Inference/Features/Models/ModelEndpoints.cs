@@ -2,6 +2,7 @@ using System.Security.Claims;
 using LLMTune.Inference.Features.Deployment;
 using LLMTune.Inference.Features.Generation;
 using LLMTune.Inference.Features.OpenAiCompatible;
+using LLMTune.Platform.Errors;
 using LLMTune.Platform.Identity;
 using Microsoft.AspNetCore.Http;
 
@@ -26,11 +27,11 @@ public static class ModelEndpoints
 
         if (registry.Find(modelId, workspaceId) is not null)
         {
-            throw new InferenceException(StatusCodes.Status403Forbidden, "model_not_deletable",
+            throw new ApiException(StatusCodes.Status403Forbidden, "model_not_deletable",
                 $"'{modelId}' is a configured model; only a workspace's own fine-tunes can be deleted.", "model");
         }
 
-        throw InferenceException.ModelNotFound(modelId, "model");
+        throw InferenceErrors.ModelNotFound(modelId, "model");
     }
 
     private static ModelObject ToObject(ServedModel model) => new(model.Id, "model", model.Created.ToUnixTimeSeconds(), model.OwnedBy);

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using LLMTune.Engine.Inference;
 using LLMTune.Inference.Features.Generation;
-using LLMTune.Platform.Identity;
+using LLMTune.Platform.Errors;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Options;
 using HttpJsonOptions = Microsoft.AspNetCore.Http.Json.JsonOptions;
@@ -35,95 +35,86 @@ public static class NativeInferenceEndpoints
     private const string InferenceSuffix = "/inference";
 
     /// <summary>Model ids contain slashes (<c>meta-llama/Llama-3.3-70B-Instruct</c>), so the route is a catch-all ending in /inference.</summary>
-    public static async Task<IResult> ModelRouteAsync(string path, HttpContext http, InferenceService inference, UsageMeter meter, IOptions<HttpJsonOptions> json)
+    public static async Task<IResult> ModelRouteAsync(string path, HttpContext http, InferenceResponder responder, IOptions<HttpJsonOptions> json)
     {
         var decoded = Uri.UnescapeDataString(path);
         if (!decoded.EndsWith(InferenceSuffix, StringComparison.Ordinal) || decoded.Length == InferenceSuffix.Length)
         {
-            throw new InferenceException(StatusCodes.Status404NotFound, "not_found", $"No route matches {http.Request.Method} {http.Request.Path}.");
+            throw ApiException.NotFound("not_found", $"No route matches {http.Request.Method} {http.Request.Path}.");
         }
 
         var startedAt = Stopwatch.GetTimestamp();
         var request = await JsonBody.ReadAsync<NativeInferenceRequest>(http, json.Value.SerializerOptions);
-        return await RunAsync(http, decoded[..^InferenceSuffix.Length], "modelId", request, startedAt, inference, meter, json.Value.SerializerOptions);
+        return await RunAsync(http, decoded[..^InferenceSuffix.Length], request, startedAt, responder, json.Value.SerializerOptions);
     }
 
-    public static async Task<IResult> PlaygroundAsync(HttpContext http, InferenceService inference, UsageMeter meter, IOptions<HttpJsonOptions> json)
+    public static async Task<IResult> PlaygroundAsync(HttpContext http, InferenceResponder responder, IOptions<HttpJsonOptions> json)
     {
         var startedAt = Stopwatch.GetTimestamp();
         var request = await JsonBody.ReadAsync<NativeInferenceRequest>(http, json.Value.SerializerOptions);
-        return await RunAsync(http, request.ModelId, "modelId", request, startedAt, inference, meter, json.Value.SerializerOptions);
+        return await RunAsync(http, request.ModelId, request, startedAt, responder, json.Value.SerializerOptions);
     }
 
-    private static async Task<IResult> RunAsync(
-        HttpContext http, string? modelId, string modelParam, NativeInferenceRequest request, long startedAt,
-        InferenceService inference, UsageMeter meter, JsonSerializerOptions json)
-    {
-        var (prompt, sampling) = Validate(request);
-        var model = await inference.ResolveAsync(modelId, http.User.WorkspaceIdOf(), modelParam, http.RequestAborted);
-        var input = sampling with
-        {
-            Generation = sampling.Generation with
-            {
-                // Instruct models answer a prompt as a user turn; base models continue it.
-                Messages = InferenceService.PrefersChat(model) ? [ChatMessage.User(prompt)] : null,
-                Prompt = InferenceService.PrefersChat(model) ? null : prompt,
-            },
-        };
-        var stream = request.Stream == true;
-        var call = await inference.StartAsync(model, input, stream, http);
-        await using var session = meter.Begin(http, call, startedAt, stream);
-        if (!stream)
-        {
-            var outcome = await call.CompleteAsync(http.RequestAborted);
-            return Results.Json(new NativeInferenceResponse(outcome.Text, outcome.CompletionTokens, outcome.Model, session.ElapsedMs, request.Metadata), json);
-        }
+    private static Task<IResult> RunAsync(
+        HttpContext http, string? modelId, NativeInferenceRequest request, long startedAt, InferenceResponder responder, JsonSerializerOptions json) =>
+        responder.RespondAsync(http, modelId, "modelId", Validate(request), request.Stream == true, startedAt, new NativeFormat(json, request.Metadata));
 
-        await ServerSentEvents.StartAsync(http.Response);
-        await ServerSentEvents.RelayAsync(
-            http,
-            call,
-            delta => ServerSentEvents.WriteAsync(http.Response, new NativeDelta(delta), json, "delta", flush: false),
-            outcome => ServerSentEvents.WriteAsync(http.Response,
-                new NativeDone(outcome.Text, outcome.CompletionTokens, outcome.Model, session.ElapsedMs, outcome.FinishReason, request.Metadata), json, "done"),
-            error => ServerSentEvents.WriteAsync(http.Response, ServerSentEvents.ErrorBody(http, error), json, "error"));
-        return Results.Empty;
-    }
-
-    private static (string Prompt, InferenceInput Sampling) Validate(NativeInferenceRequest request)
+    private static InferenceInput Validate(NativeInferenceRequest request)
     {
         if (string.IsNullOrEmpty(request.Prompt))
         {
-            throw InferenceException.Invalid("prompt", "prompt is required and must be a non-empty string.");
+            throw ApiException.Invalid("prompt", "prompt is required and must be a non-empty string.");
         }
 
         if (request.Temperature is { } temperature && !(temperature is >= 0 and <= 2))
         {
-            throw InferenceException.Invalid("temperature", "temperature must be between 0 and 2.");
+            throw ApiException.Invalid("temperature", "temperature must be between 0 and 2.");
         }
 
         if (request.TopP is { } topP && !(topP is > 0 and <= 1))
         {
-            throw InferenceException.Invalid("topP", "topP must be greater than 0 and at most 1.");
+            throw ApiException.Invalid("topP", "topP must be greater than 0 and at most 1.");
         }
 
         if (request.MaxTokens is < 1)
         {
-            throw InferenceException.Invalid("maxTokens", "maxTokens must be at least 1.");
+            throw ApiException.Invalid("maxTokens", "maxTokens must be at least 1.");
         }
 
         if (request.Metadata is { ValueKind: not (JsonValueKind.Object or JsonValueKind.Null) })
         {
-            throw InferenceException.Invalid("metadata", "metadata must be a JSON object.");
+            throw ApiException.Invalid("metadata", "metadata must be a JSON object.");
         }
 
-        return (request.Prompt, new InferenceInput(
+        return new InferenceInput(
             new GenerationRequest
             {
+                Prompt = request.Prompt,
                 MaxTokens = request.MaxTokens,
                 Temperature = request.Temperature ?? DefaultTemperature,
                 TopP = request.TopP ?? 1f,
             },
-            ParameterNames.Native));
+            ParameterNames.Native,
+            PromptAsUserTurn: true);
     }
+}
+
+/// <summary>The seed's answer: one JSON object, or <c>event: delta</c> pieces and a final <c>event: done</c>.</summary>
+internal sealed class NativeFormat(JsonSerializerOptions json, JsonElement? metadata) : IInferenceFormat
+{
+    public JsonSerializerOptions Json => json;
+
+    public object Response(InferenceOutcome outcome, long latencyMs) =>
+        new NativeInferenceResponse(outcome.Text, outcome.CompletionTokens, outcome.Model, latencyMs, metadata);
+
+    public Task StreamStartAsync(HttpResponse response, string model) => Task.CompletedTask;
+
+    public Task StreamDeltaAsync(HttpResponse response, string model, string delta) =>
+        ServerSentEvents.WriteAsync(response, new NativeDelta(delta), json, "delta", flush: false);
+
+    public Task StreamEndAsync(HttpResponse response, InferenceOutcome outcome, long latencyMs) =>
+        ServerSentEvents.WriteAsync(response,
+            new NativeDone(outcome.Text, outcome.CompletionTokens, outcome.Model, latencyMs, outcome.FinishReason, metadata), json, "done");
+
+    public Task StreamErrorAsync(HttpResponse response, ApiErrorBody error) => ServerSentEvents.WriteAsync(response, error, json, "error");
 }

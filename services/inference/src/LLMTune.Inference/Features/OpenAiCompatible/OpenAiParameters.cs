@@ -1,3 +1,4 @@
+using LLMTune.Platform.Errors;
 using System.Text.Json;
 using LLMTune.Engine.Inference;
 using LLMTune.Inference.Features.Generation;
@@ -13,22 +14,22 @@ internal static class OpenAiParameters
     {
         if (temperature is { } t && !(t is >= 0 and <= 2))
         {
-            throw InferenceException.Invalid("temperature", "temperature must be between 0 and 2.");
+            throw ApiException.Invalid("temperature", "temperature must be between 0 and 2.");
         }
 
         if (topP is { } p && !(p is >= 0 and <= 1))
         {
-            throw InferenceException.Invalid("top_p", "top_p must be between 0 and 1.");
+            throw ApiException.Invalid("top_p", "top_p must be between 0 and 1.");
         }
 
         if (maxTokens is < 1)
         {
-            throw InferenceException.Invalid(maxTokensName, $"{maxTokensName} must be at least 1.");
+            throw ApiException.Invalid(maxTokensName, $"{maxTokensName} must be at least 1.");
         }
 
         if (n is { } choices && choices != 1)
         {
-            throw InferenceException.Unsupported("n", "Only n = 1 is supported: send one request per completion you need.");
+            throw ApiException.Unsupported("n", "Only n = 1 is supported: send one request per completion you need.");
         }
 
         var generation = new GenerationRequest
@@ -55,7 +56,7 @@ internal static class OpenAiParameters
                 && list.EnumerateArray().All(s => s.ValueKind == JsonValueKind.String && s.GetString()!.Length > 0):
                 return list.EnumerateArray().Select(s => s.GetString()!).ToList();
             default:
-                throw InferenceException.Invalid("stop", $"stop must be a non-empty string or a list of up to {MaxStopSequences} non-empty strings.");
+                throw ApiException.Invalid("stop", $"stop must be a non-empty string or a list of up to {MaxStopSequences} non-empty strings.");
         }
     }
 
@@ -85,7 +86,7 @@ internal static class OpenAiParameters
             };
             if (asked)
             {
-                throw InferenceException.Unsupported(name, $"{name} is not supported by this server.");
+                throw ApiException.Unsupported(name, $"{name} is not supported by this server.");
             }
         }
     }

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using LLMTune.Platform.Errors;
 using Microsoft.AspNetCore.Http;
 using Polly;
 using Polly.CircuitBreaker;
@@ -85,7 +86,7 @@ public sealed class UpstreamEndpoint
         catch (BrokenCircuitException)
         {
             throw new UpstreamFailureException(StatusCodes.Status503ServiceUnavailable, "upstream_unavailable",
-                $"The upstream for '{ModelId}' is failing; calls are paused for a while.", RetryAfter: Options.CircuitBreakDuration);
+                $"The upstream for '{ModelId}' is failing; calls are paused for a while.", retryAfter: Options.CircuitBreakDuration);
         }
         catch (HttpRequestException e) when (!cancellationToken.IsCancellationRequested)
         {
@@ -116,7 +117,7 @@ public sealed class UpstreamEndpoint
                 StatusCodes.Status400BadRequest, "invalid_request", $"The upstream for '{ModelId}' rejected the request: {message}"),
             HttpStatusCode.TooManyRequests => new UpstreamFailureException(
                 StatusCodes.Status429TooManyRequests, "upstream_rate_limited", $"The upstream for '{ModelId}' is rate limiting: {message}",
-                RetryAfter: response.Headers.RetryAfter?.Delta ?? TimeSpan.FromSeconds(1)),
+                retryAfter: response.Headers.RetryAfter?.Delta ?? TimeSpan.FromSeconds(1)),
             _ => new UpstreamFailureException(StatusCodes.Status502BadGateway, "upstream_error",
                 $"The upstream for '{ModelId}' answered {status}: {message}"),
         };
@@ -179,13 +180,13 @@ public sealed class UpstreamEndpoint
 }
 
 /// <summary>An upstream failure already translated to the status and code our client gets.</summary>
-public sealed class UpstreamFailureException(int status, string code, string message, TimeSpan? RetryAfter = null) : Exception(message)
+public sealed class UpstreamFailureException : ApiException
 {
-    public int Status { get; } = status;
-
-    public string Code { get; } = code;
-
-    public TimeSpan? RetryAfter { get; } = RetryAfter;
+    public UpstreamFailureException(int status, string code, string message, TimeSpan? retryAfter = null)
+        : base(status, code, message)
+    {
+        RetryAfter = retryAfter;
+    }
 
     /// <summary>Worth trying a fallback model: the upstream is down, slow or saturated (not a bad request).</summary>
     public bool IsAvailabilityFailure => Status >= 500 || Status == StatusCodes.Status429TooManyRequests;

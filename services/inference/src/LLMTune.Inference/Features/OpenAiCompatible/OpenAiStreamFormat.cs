@@ -1,0 +1,40 @@
+using System.Text.Json;
+using LLMTune.Inference.Features.Generation;
+using LLMTune.Platform.Errors;
+using Microsoft.AspNetCore.Http;
+
+namespace LLMTune.Inference.Features.OpenAiCompatible;
+
+/// <summary>
+/// OpenAI's stream ending, shared by chat and completions: a chunk with the finish reason, the usage chunk when
+/// <c>stream_options.include_usage</c> asked for it, then <c>data: [DONE]</c>.
+/// </summary>
+internal abstract class OpenAiStreamFormat(bool includeUsage) : IInferenceFormat
+{
+    public JsonSerializerOptions Json => OpenAiJson.Options;
+
+    public abstract object Response(InferenceOutcome outcome, long latencyMs);
+
+    public virtual Task StreamStartAsync(HttpResponse response, string model) => Task.CompletedTask;
+
+    public Task StreamDeltaAsync(HttpResponse response, string model, string delta) =>
+        ServerSentEvents.WriteAsync(response, Chunk(model, delta, null), Json, flush: false);
+
+    public async Task StreamEndAsync(HttpResponse response, InferenceOutcome outcome, long latencyMs)
+    {
+        await ServerSentEvents.WriteAsync(response, Chunk(outcome.Model, null, outcome.FinishReason), Json);
+        if (includeUsage)
+        {
+            await ServerSentEvents.WriteAsync(response, UsageChunk(outcome.Model, Usage.From(outcome)), Json);
+        }
+
+        await ServerSentEvents.WriteRawAsync(response, "[DONE]");
+    }
+
+    public Task StreamErrorAsync(HttpResponse response, ApiErrorBody error) => ServerSentEvents.WriteAsync(response, error, Json);
+
+    /// <summary>A chunk carrying a text piece, or (with a null piece) the finish reason.</summary>
+    protected abstract object Chunk(string model, string? delta, string? finishReason);
+
+    protected abstract object UsageChunk(string model, Usage usage);
+}
