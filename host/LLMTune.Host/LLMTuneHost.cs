@@ -27,6 +27,7 @@ public static class LLMTuneHost
 
         // Lowest-priority defaults that depend on the target: appsettings, environment and arguments override them.
         builder.Configuration.Sources.Insert(0, new MemoryConfigurationSource { InitialData = DefaultsFor(topology) });
+        builder.Services.AddSingleton(new ServiceRouteTable(allModules));
         builder.AddServiceDefaults(topology, modules);
         configure?.Invoke(builder); // last, so tests can replace services (e.g. a fake TimeProvider)
         var app = builder.Build();

@@ -65,6 +65,16 @@ public sealed class SplitModeProxyTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Gateway_forwards_the_routes_each_module_declares_without_route_configuration()
+    {
+        // No ReverseProxy:Routes entry names /v1/models: the inference module's own route table sends it to its cluster.
+        var response = await gateway.Client(workspace.Secret).GetAsync("/v1/models");
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, body);
+        Assert.Equal("echo", JsonDocument.Parse(body).RootElement.GetProperty("servedBy").GetString());
+    }
+
+    [Fact]
     public async Task Gateway_refuses_requests_without_a_key_before_proxying()
     {
         using var client = gateway.Client();
@@ -115,7 +125,9 @@ public sealed class SplitModeProxyTests : IAsyncLifetime
         {
         }
 
-        public void MapEndpoints(WebApplication app, HostTopology topology) =>
+        public void MapEndpoints(WebApplication app, HostTopology topology)
+        {
+            app.MapGet("/v1/models", () => Results.Ok(new { servedBy = "echo" }));
             app.MapGet("/v1/echo/identity", (ClaimsPrincipal user, HttpContext http) => Results.Ok(new
             {
                 workspaceId = user.WorkspaceIdOf(),
@@ -123,5 +135,6 @@ public sealed class SplitModeProxyTests : IAsyncLifetime
                 workspaceHeaderValues = http.Request.Headers[InternalHeaders.WorkspaceId].Count,
                 requestId = http.TraceIdentifier,
             }));
+        }
     }
 }

@@ -12,6 +12,9 @@ public interface IServiceModule
     /// <summary>Target name used by <c>serve --target</c>, e.g. "gateway".</summary>
     string Name { get; }
 
+    /// <summary>The public paths this module owns, for the gateway to forward in split mode (see <see cref="ServiceRoute"/>).</summary>
+    IReadOnlyList<ServiceRoute> Routes => [];
+
     /// <summary>Registers the module's services and validated options.</summary>
     void AddServices(WebApplicationBuilder builder, HostTopology topology);
 

@@ -22,6 +22,16 @@ public sealed class FinetuneModule : IServiceModule
 {
     public string Name => "finetune";
 
+    private static readonly TimeSpan UploadTimeout = TimeSpan.FromMinutes(10);
+
+    public IReadOnlyList<ServiceRoute> Routes =>
+    [
+        new("/v1/fine-tune"),
+        new("/v1/fine-tune/{**rest}"),
+        new("/v1/files", UploadTimeout),
+        new("/v1/files/{**rest}", UploadTimeout),
+    ];
+
     public void AddServices(WebApplicationBuilder builder, HostTopology topology)
     {
         var services = builder.Services;

@@ -25,6 +25,17 @@ public sealed class InferenceModule : IServiceModule
 {
     public string Name => "inference";
 
+    private static readonly TimeSpan GenerationTimeout = TimeSpan.FromMinutes(10);
+
+    public IReadOnlyList<ServiceRoute> Routes =>
+    [
+        new("/v1/models", GenerationTimeout),
+        new("/v1/models/{**rest}", GenerationTimeout),
+        new("/v1/chat/{**rest}", GenerationTimeout),
+        new("/v1/completions", GenerationTimeout),
+        new("/v1/playground/{**rest}", GenerationTimeout),
+    ];
+
     public void AddServices(WebApplicationBuilder builder, HostTopology topology)
     {
         // Lowest priority: the bundled model is served unless configuration points llmtune/tiny elsewhere or disables it.

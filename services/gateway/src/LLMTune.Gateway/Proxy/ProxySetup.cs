@@ -1,9 +1,11 @@
+using LLMTune.Platform.Identity;
+using LLMTune.Platform.Modules;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
+using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Transforms;
-using LLMTune.Platform.Identity;
 
 namespace LLMTune.Gateway.Proxy;
 
@@ -21,7 +23,8 @@ public static class ProxySetup
             .ValidateOnStart();
         services.AddRequestTimeouts();
         services.AddReverseProxy()
-            .LoadFromConfig(configuration.GetSection("ReverseProxy"))
+            .LoadFromConfig(configuration.GetSection("ReverseProxy")) // clusters (where each service runs) and extra routes
+            .LoadFromMemory(ModuleRoutes(services), [])
             .AddTransforms(context => context.AddRequestTransform(transform =>
             {
                 var headers = transform.ProxyRequest.Headers;
@@ -42,6 +45,23 @@ public static class ProxySetup
                 return ValueTask.CompletedTask;
             }));
         return services;
+    }
+
+    /// <summary>
+    /// The routes every module declares (<see cref="IServiceModule.Routes"/>), each to the cluster named after its module.
+    /// Order 100 puts them after local endpoints, so a module hosted in this process answers in-process.
+    /// </summary>
+    private static IReadOnlyList<RouteConfig> ModuleRoutes(IServiceCollection services)
+    {
+        var table = services.LastOrDefault(d => d.ServiceType == typeof(ServiceRouteTable))?.ImplementationInstance as ServiceRouteTable;
+        return table?.Routes.Select(r => new RouteConfig
+        {
+            RouteId = $"{r.Module}:{r.Route.Path}",
+            ClusterId = r.Module,
+            Order = 100,
+            Match = new RouteMatch { Path = r.Route.Path },
+            Timeout = r.Route.Timeout,
+        }).ToList() ?? [];
     }
 
     public static void MapGatewayProxy(this WebApplication app)
