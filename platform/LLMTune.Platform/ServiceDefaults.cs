@@ -8,6 +8,8 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using OpenTelemetry;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
@@ -43,6 +45,9 @@ public sealed class HttpLimitsOptions
 /// </summary>
 public static class ServiceDefaults
 {
+    /// <summary>Set (environment or configuration) to export traces and metrics over OTLP, e.g. <c>http://otel-collector:4317</c>.</summary>
+    public const string OtlpEndpointVariable = "OTEL_EXPORTER_OTLP_ENDPOINT";
+
     public static WebApplicationBuilder AddServiceDefaults(
         this WebApplicationBuilder builder, HostTopology topology, IReadOnlyList<IServiceModule> modules)
     {
@@ -62,9 +67,9 @@ public static class ServiceDefaults
             .WriteTo.Console(new RenderedCompactJsonFormatter()));
 
         services.AddOptions<HttpLimitsOptions>().BindConfiguration(HttpLimitsOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-        var limits = builder.Configuration.GetSection(HttpLimitsOptions.Section).Get<HttpLimitsOptions>() ?? new HttpLimitsOptions();
-        services.Configure<KestrelServerOptions>(k => k.Limits.MaxRequestBodySize = limits.MaxRequestBodyBytes);
-        services.Configure<HostOptions>(h => h.ShutdownTimeout = limits.ShutdownTimeout);
+        // Read through IOptions, so a bad value fails validation instead of being used.
+        services.AddOptions<KestrelServerOptions>().Configure<IOptions<HttpLimitsOptions>>((k, limits) => k.Limits.MaxRequestBodySize = limits.Value.MaxRequestBodyBytes);
+        services.AddOptions<HostOptions>().Configure<IOptions<HttpLimitsOptions>>((h, limits) => h.ShutdownTimeout = limits.Value.ShutdownTimeout);
 
         services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new UtcSecondsDateTimeConverter()));
         services.AddErrorShape();
@@ -72,20 +77,23 @@ public static class ServiceDefaults
         services.AddLLMTuneBus(builder.Configuration, modules);
 
         services.AddHealthChecks();
-        services.AddOpenTelemetry()
+        var telemetry = services.AddOpenTelemetry()
             .ConfigureResource(r => r.AddService("llmtune", serviceInstanceId: Environment.MachineName))
             .WithTracing(t => t
                 .AddAspNetCoreInstrumentation()
                 .AddHttpClientInstrumentation()
-                .AddSource("MassTransit")
-                .AddSource(Telemetry.SourceName))
+                .AddSource("MassTransit"))
             .WithMetrics(m => m
                 .AddAspNetCoreInstrumentation()
                 .AddHttpClientInstrumentation()
                 .AddMeter("System.Runtime")
                 .AddMeter("MassTransit")
-                .AddMeter(Telemetry.SourceName)
                 .AddPrometheusExporter());
+        if (!string.IsNullOrWhiteSpace(builder.Configuration[OtlpEndpointVariable]))
+        {
+            // Traces, metrics and logs to an OpenTelemetry collector; the exporter reads the standard OTEL_* variables.
+            telemetry.UseOtlpExporter();
+        }
 
         // Polly-based resilience (retry with backoff, circuit breaker, timeouts) for every HttpClient by default.
         services.ConfigureHttpClientDefaults(http => http.AddStandardResilienceHandler());
@@ -158,12 +166,4 @@ public static class ServiceDefaults
             status = report.Status.ToString(),
             checks = report.Entries.ToDictionary(e => e.Key, e => new { status = e.Value.Status.ToString(), description = e.Value.Description }),
         });
-}
-
-/// <summary>LLMTune's own ActivitySource and Meter name.</summary>
-public static class Telemetry
-{
-    public const string SourceName = "LLMTune";
-    public static readonly System.Diagnostics.ActivitySource Source = new(SourceName);
-    public static readonly System.Diagnostics.Metrics.Meter Meter = new(SourceName);
 }

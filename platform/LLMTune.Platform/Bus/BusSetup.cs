@@ -32,9 +32,10 @@ public static class BusSetup
         this IServiceCollection services, IConfiguration configuration, IEnumerable<IServiceModule> modules)
     {
         services.AddOptions<BusOptions>().BindConfiguration(BusOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-        var options = configuration.GetSection(BusOptions.Section).Get<BusOptions>() ?? new BusOptions();
+        // The transport is a registration-time choice; everything else is read through validated IOptions below.
+        var transport = configuration.GetSection(BusOptions.Section).Get<BusOptions>()?.Transport ?? BusTransport.InMemory;
         var rabbitUrl = configuration.GetConnectionString("RabbitMq");
-        if (options.Transport == BusTransport.RabbitMq && !Uri.TryCreate(rabbitUrl, UriKind.Absolute, out _))
+        if (transport == BusTransport.RabbitMq && !Uri.TryCreate(rabbitUrl, UriKind.Absolute, out _))
         {
             throw new OptionsValidationException("ConnectionStrings:RabbitMq", typeof(BusOptions),
                 ["ConnectionStrings:RabbitMq (env ConnectionStrings__RabbitMq) must be an amqp:// URL when Bus:Transport is RabbitMq."]);
@@ -49,7 +50,7 @@ public static class BusSetup
                 module.AddConsumers(bus);
             }
 
-            if (options.Transport == BusTransport.RabbitMq)
+            if (transport == BusTransport.RabbitMq)
             {
                 bus.AddConfigureEndpointsCallback((context, queueName, endpoint) =>
                 {
@@ -66,7 +67,7 @@ public static class BusSetup
                 bus.UsingRabbitMq((context, cfg) =>
                 {
                     cfg.Host(new Uri(rabbitUrl!));
-                    cfg.PrefetchCount = options.PrefetchCount;
+                    cfg.PrefetchCount = context.GetRequiredService<IOptions<BusOptions>>().Value.PrefetchCount;
                     cfg.ConfigureEndpoints(context);
                 });
             }
