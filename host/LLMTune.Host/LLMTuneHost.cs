@@ -7,7 +7,7 @@ using Microsoft.Extensions.Configuration.Memory;
 
 namespace LLMTune.Host;
 
-/// <summary>Composes the modules into one web application for a target (DESIGN.md "One binary, many targets").</summary>
+/// <summary>Composes the modules into one web application for a target (docs/architecture.md "One binary, many targets").</summary>
 public static class LLMTuneHost
 {
     /// <summary>Every module this binary carries, in start-up order.</summary>

@@ -6,7 +6,7 @@ namespace LLMTune.Testing;
 
 public static class ApiAssertions
 {
-    /// <summary>Asserts the status and DESIGN.md's error shape; returns the error object.</summary>
+    /// <summary>Asserts the status and the error shape (docs/architecture.md); returns the error object.</summary>
     public static async Task<JsonElement> AssertError(this HttpResponseMessage response, HttpStatusCode status, string? code = null, string? param = null)
     {
         var body = await response.Content.ReadAsStringAsync();

@@ -54,7 +54,7 @@ public static class BusSetup
             {
                 bus.AddConfigureEndpointsCallback((context, queueName, endpoint) =>
                 {
-                    // Quorum queues survive a broker node loss; DESIGN.md "Beyond one machine".
+                    // Quorum queues survive a broker node loss; docs/architecture.md "Scaling out".
                     if (endpoint is IRabbitMqReceiveEndpointConfigurator rabbit)
                     {
                         rabbit.SetQuorumQueue();

@@ -5,7 +5,7 @@ namespace LLMTune.Platform.Modules;
 
 /// <summary>
 /// One service of LLMTune (gateway, inference, batch, ...). The host composes modules: all of them in one
-/// process (<c>--target all</c>) or a few per process (<c>--target inference</c>), see DESIGN.md "One binary, many targets".
+/// process (<c>--target all</c>) or a few per process (<c>--target inference</c>), see docs/architecture.md "One binary, many targets".
 /// </summary>
 public interface IServiceModule
 {

@@ -13,7 +13,7 @@ public enum JobStatus
 }
 
 /// <summary>
-/// A fine-tuning job: the source of truth for its state (DESIGN.md "Where truth lives"). A worker owns it while
+/// A fine-tuning job: the source of truth for its state (docs/architecture.md "Where truth lives"). A worker owns it while
 /// <see cref="LeaseOwner"/> is set and <see cref="LeaseExpiresAt"/> is in the future; every worker write is
 /// conditional on still owning it, so a cancelled or reclaimed job is never overwritten by a stale worker.
 /// </summary>

@@ -4,7 +4,7 @@ using Microsoft.AspNetCore.Http;
 
 namespace LLMTune.Inference.Features.OpenAiCompatible;
 
-/// <summary>OpenAI's snake_case naming, used only by the OpenAI-compatible endpoints (DESIGN.md: never mix).</summary>
+/// <summary>OpenAI's snake_case naming, used only by the OpenAI-compatible endpoints (docs/architecture.md: never mix).</summary>
 public static class OpenAiJson
 {
     public static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web)
