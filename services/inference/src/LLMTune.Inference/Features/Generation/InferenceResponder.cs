@@ -1,4 +1,7 @@
 using System.Text.Json;
+using LLMTune.Inference.Features.Models;
+using LLMTune.Inference.Features.Upstream;
+using LLMTune.Platform.Errors;
 using Microsoft.AspNetCore.Http;
 
 namespace LLMTune.Inference.Features.Generation;
@@ -24,27 +27,50 @@ public interface IInferenceFormat
 }
 
 /// <summary>
-/// The one path from a validated request to an answer, for every inference endpoint: resolve the model for the
-/// workspace, start the call (errors before the first byte are HTTP errors), meter it, then answer as JSON or as
-/// server-sent events in the endpoint's format.
+/// One request as an endpoint hands it over: the model it names (and how that parameter is called), the validated input
+/// for models this service runs (built only once the model is known to be local, so upstream-only parameters are not
+/// refused), whether to stream, and for OpenAI-compatible endpoints the raw body an upstream model receives as is.
+/// </summary>
+public sealed record InferenceRequest(
+    string? ModelId, string ModelParam, Func<InferenceInput> Input, bool Stream, long StartedAt, UpstreamRequest? Upstream = null);
+
+/// <summary>
+/// The one path from a request to an answer, for every inference endpoint: resolve the model for the workspace; for an
+/// upstream model with a raw body, relay it (<see cref="UpstreamPassthrough"/>); otherwise start the call (errors
+/// before the first byte are HTTP errors), meter it, and answer as JSON or server-sent events in the endpoint's format.
+/// Fallback models take over when an upstream is unavailable.
 /// </summary>
 public sealed class InferenceResponder(InferenceService inference, UsageMeter meter)
 {
-    public async Task<IResult> RespondAsync(
-        HttpContext http, string? modelId, string modelParam, InferenceInput input, bool stream, long startedAt, IInferenceFormat format)
+    public async Task<IResult> RespondAsync(HttpContext http, InferenceRequest request, IInferenceFormat format)
     {
         var caller = InferenceCaller.From(http);
-        var model = await inference.ResolveAsync(modelId, caller.WorkspaceId, modelParam, http.RequestAborted);
-        var call = await inference.StartAsync(model, input, stream, caller, http.RequestAborted);
-        await using var session = meter.Begin(caller, call, startedAt, stream, http.Response);
-        if (!stream)
+        var model = await inference.ResolveAsync(request.ModelId, caller.WorkspaceId, request.ModelParam, http.RequestAborted);
+        if (request.Upstream is { } raw && model is UpstreamServedModel upstream)
+        {
+            var (answering, answer) = await StartUpstreamAsync(upstream, raw, request.Stream, caller, http.RequestAborted);
+            if (answering is UpstreamServedModel relayed)
+            {
+                var outcome = await UpstreamPassthrough.RelayAsync(http, relayed, answer!, request.Stream);
+                var latencyMs = ElapsedMs(request.StartedAt);
+                http.Response.OnCompleted(() => meter.PublishAsync(caller, outcome, latencyMs, request.Stream));
+                return Results.Empty;
+            }
+
+            model = answering; // a local fallback
+        }
+
+        var input = request.Input();
+        var call = await inference.StartAsync(model, input, request.Stream, caller, http.RequestAborted);
+        await using var session = meter.Begin(caller, call, request.StartedAt, request.Stream, http.Response);
+        if (!request.Stream)
         {
             InferenceOutcome outcome;
             try
             {
                 outcome = await call.CompleteAsync(http.RequestAborted);
             }
-            catch (Exception e) when (e is not Platform.Errors.ApiException && InferenceErrors.MidCall(e) is { } failure)
+            catch (Exception e) when (e is not ApiException && InferenceErrors.MidCall(e) is { } failure)
             {
                 throw failure;
             }
@@ -57,4 +83,40 @@ public sealed class InferenceResponder(InferenceService inference, UsageMeter me
         await ServerSentEvents.RelayAsync(http, call, session, format);
         return Results.Empty;
     }
+
+    /// <summary>
+    /// Starts the pass-through on the model or, while upstreams are unavailable, on its fallbacks in order; returns the
+    /// model that answered with its started answer, or a local fallback (no answer yet) for the regular path.
+    /// </summary>
+    private async Task<(ServedModel Model, HttpResponseMessage? Answer)> StartUpstreamAsync(
+        UpstreamServedModel model, UpstreamRequest raw, bool stream, InferenceCaller caller, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return (model, await UpstreamPassthrough.StartAsync(model, raw, stream, caller, cancellationToken));
+        }
+        catch (UpstreamFailureException failure) when (failure.IsAvailabilityFailure && model.Fallbacks.Count > 0)
+        {
+            foreach (var fallback in inference.FallbacksOf(model))
+            {
+                if (fallback is not UpstreamServedModel next)
+                {
+                    return (fallback, null);
+                }
+
+                try
+                {
+                    return (next, await UpstreamPassthrough.StartAsync(next, raw, stream, caller, cancellationToken));
+                }
+                catch (UpstreamFailureException again) when (again.IsAvailabilityFailure)
+                {
+                    // try the next one
+                }
+            }
+
+            throw;
+        }
+    }
+
+    private static long ElapsedMs(long startedAt) => (long)System.Diagnostics.Stopwatch.GetElapsedTime(startedAt).TotalMilliseconds;
 }

@@ -32,6 +32,10 @@ public sealed class InferenceService(
             ?? throw InferenceErrors.ModelNotFound(modelId, param);
     }
 
+    /// <summary>The model's configured fallbacks that exist, in order.</summary>
+    public IEnumerable<ServedModel> FallbacksOf(ServedModel model) =>
+        model.Fallbacks.Select(registry.FindShared).OfType<ServedModel>();
+
     /// <summary>Whether a bare prompt should be sent as a user turn (instruct models) rather than continued as raw text.</summary>
     private static bool PrefersChat(ServedModel model) => model switch
     {

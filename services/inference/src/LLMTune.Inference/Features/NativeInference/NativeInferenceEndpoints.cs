@@ -56,8 +56,12 @@ public static class NativeInferenceEndpoints
     }
 
     private static Task<IResult> RunAsync(
-        HttpContext http, string? modelId, NativeInferenceRequest request, long startedAt, InferenceResponder responder, JsonSerializerOptions json) =>
-        responder.RespondAsync(http, modelId, "modelId", Validate(request), request.Stream == true, startedAt, new NativeFormat(json, request.Metadata));
+        HttpContext http, string? modelId, NativeInferenceRequest request, long startedAt, InferenceResponder responder, JsonSerializerOptions json)
+    {
+        var input = Validate(request); // the native API validates the same for every kind of model
+        return responder.RespondAsync(
+            http, new InferenceRequest(modelId, "modelId", () => input, request.Stream == true, startedAt), new NativeFormat(json, request.Metadata));
+    }
 
     private static InferenceInput Validate(NativeInferenceRequest request)
     {

@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using LLMTune.Engine.Inference;
 using LLMTune.Inference.Features.Generation;
+using LLMTune.Inference.Features.Upstream;
 using LLMTune.Platform.Errors;
 using LLMTune.Platform.Http;
 using Microsoft.AspNetCore.Http;
@@ -15,16 +16,24 @@ public static class ChatCompletionsEndpoint
     public static async Task<IResult> HandleAsync(HttpContext http, InferenceResponder responder, TimeProvider time)
     {
         var startedAt = Stopwatch.GetTimestamp();
-        var request = await JsonBody.ReadAsync<ChatCompletionRequest>(http, OpenAiJson.Options);
+        var body = await JsonBody.ReadBytesAsync(http);
+        var request = JsonBody.Parse<ChatCompletionRequest>(body, OpenAiJson.Options);
+        var format = new ChatFormat("chatcmpl-" + Base62.Random(24), time.GetUtcNow().ToUnixTimeSeconds(), request.StreamOptions?.IncludeUsage == true);
+        return await responder.RespondAsync(http,
+            new InferenceRequest(request.Model, "model", () => LocalInput(request), request.Stream == true, startedAt, new UpstreamRequest("chat/completions", body)),
+            format);
+    }
+
+    /// <summary>The request as this server's own models take it; what they do not offer is refused with a 400 naming it.</summary>
+    private static InferenceInput LocalInput(ChatCompletionRequest request)
+    {
         OpenAiParameters.RejectUnsupported(request.Other);
         var messages = Messages(request.Messages);
         var (maxTokens, maxTokensName) = request.MaxCompletionTokens is { } completion
             ? (completion, "max_completion_tokens")
             : (request.MaxTokens, "max_tokens");
         var sampling = OpenAiParameters.Sampling(request.Temperature, request.TopP, maxTokens, maxTokensName, request.Stop, request.Seed, request.N, ParameterNames.OpenAiChat);
-        var input = sampling with { Generation = sampling.Generation with { Messages = messages } };
-        var format = new ChatFormat("chatcmpl-" + Base62.Random(24), time.GetUtcNow().ToUnixTimeSeconds(), request.StreamOptions?.IncludeUsage == true);
-        return await responder.RespondAsync(http, request.Model, "model", input, request.Stream == true, startedAt, format);
+        return sampling with { Generation = sampling.Generation with { Messages = messages } };
     }
 
     private static List<ChatMessage> Messages(List<ChatMessageIn>? messages)

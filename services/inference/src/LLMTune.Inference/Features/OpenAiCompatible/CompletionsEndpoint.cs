@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using LLMTune.Inference.Features.Generation;
+using LLMTune.Inference.Features.Upstream;
 using LLMTune.Platform.Errors;
 using LLMTune.Platform.Http;
 using Microsoft.AspNetCore.Http;
@@ -16,13 +17,21 @@ public static class CompletionsEndpoint
     public static async Task<IResult> HandleAsync(HttpContext http, InferenceResponder responder, TimeProvider time)
     {
         var startedAt = Stopwatch.GetTimestamp();
-        var request = await JsonBody.ReadAsync<CompletionRequest>(http, OpenAiJson.Options);
+        var body = await JsonBody.ReadBytesAsync(http);
+        var request = JsonBody.Parse<CompletionRequest>(body, OpenAiJson.Options);
+        var format = new CompletionFormat("cmpl-" + Base62.Random(24), time.GetUtcNow().ToUnixTimeSeconds(), request.StreamOptions?.IncludeUsage == true);
+        return await responder.RespondAsync(http,
+            new InferenceRequest(request.Model, "model", () => LocalInput(request), request.Stream == true, startedAt, new UpstreamRequest("completions", body)),
+            format);
+    }
+
+    /// <summary>The request as this server's own models take it; what they do not offer is refused with a 400 naming it.</summary>
+    private static InferenceInput LocalInput(CompletionRequest request)
+    {
         OpenAiParameters.RejectUnsupported(request.Other);
         var sampling = OpenAiParameters.Sampling(request.Temperature, request.TopP, request.MaxTokens ?? DefaultMaxTokens, "max_tokens",
             request.Stop, request.Seed, request.N, ParameterNames.OpenAiCompletion);
-        var input = sampling with { Generation = sampling.Generation with { Prompt = Prompt(request.Prompt) } };
-        var format = new CompletionFormat("cmpl-" + Base62.Random(24), time.GetUtcNow().ToUnixTimeSeconds(), request.StreamOptions?.IncludeUsage == true);
-        return await responder.RespondAsync(http, request.Model, "model", input, request.Stream == true, startedAt, format);
+        return sampling with { Generation = sampling.Generation with { Prompt = Prompt(request.Prompt) } };
     }
 
     /// <summary>A string, or a list holding one string; token arrays and batches of prompts are not supported.</summary>

@@ -43,9 +43,12 @@ public sealed class UpstreamEndpoint
     /// <summary>POSTs <paramref name="body"/> to <paramref name="path"/> (relative to the base URL) through the pipeline.</summary>
     /// <exception cref="UpstreamFailureException">The upstream failed, timed out, or its circuit is open.</exception>
     /// <param name="requestId">Our request id, sent as <c>x-request-id</c> so both sides' logs (and an LLMTune upstream's metering) line up.</param>
-    public async Task<HttpResponseMessage> PostAsync(string path, JsonObject body, bool stream, string requestId, CancellationToken cancellationToken)
+    public Task<HttpResponseMessage> PostAsync(string path, JsonObject body, bool stream, string requestId, CancellationToken cancellationToken) =>
+        PostAsync(path, System.Text.Encoding.UTF8.GetBytes(body.ToJsonString()), stream, requestId, cancellationToken);
+
+    /// <summary>POSTs a JSON <paramref name="payload"/> exactly as given (the pass-through of a client's own body).</summary>
+    public async Task<HttpResponseMessage> PostAsync(string path, ReadOnlyMemory<byte> payload, bool stream, string requestId, CancellationToken cancellationToken)
     {
-        var payload = body.ToJsonString();
         var url = new Uri(Options.BaseUrl!.AbsoluteUri.TrimEnd('/') + "/" + path);
         HttpResponseMessage response;
         try
@@ -55,7 +58,7 @@ public sealed class UpstreamEndpoint
                 // A request message can be sent once: build one per attempt.
                 using var request = new HttpRequestMessage(HttpMethod.Post, url)
                 {
-                    Content = new StringContent(payload, System.Text.Encoding.UTF8, "application/json"),
+                    Content = new ReadOnlyMemoryContent(payload) { Headers = { ContentType = new MediaTypeHeaderValue("application/json") } },
                 };
                 if (!string.IsNullOrEmpty(_apiKey))
                 {
