@@ -1,3 +1,4 @@
+using LLMTune.Finetune.Features.BaseModels;
 using LLMTune.Finetune.Features.Datasets;
 using LLMTune.Finetune.Features.Deployment;
 using LLMTune.Finetune.Features.Files;
@@ -45,8 +46,13 @@ public sealed class FinetuneModule : IServiceModule
         services.AddSingleton<DatasetTokenizer>();
         services.AddSingleton<DatasetPreparer>();
 
+        services.AddSingleton<BaseModelCatalog>();
+        services.AddSingleton<FileStore>();
         services.AddSingleton<JobStore>();
         services.AddSingleton<JobRuntime>();
+        services.AddSingleton<JobLifecycle>();
+        services.AddSingleton<JobCheckpoints>();
+        services.AddSingleton<JobExecution>();
         services.AddScoped<JobService>();
         services.AddSingleton<ITrainingRunner, InProcessTrainingRunner>();
         services.AddHostedService<JobIndexes>();

@@ -57,12 +57,6 @@ public sealed class FinetuneOptions
 
     [Required]
     public GcsSourceOptions Gcs { get; set; } = new();
-
-    /// <summary>The configured file of a base model, resolved like the inference service resolves model paths.</summary>
-    public string? ResolveBaseModelPath(string modelId) =>
-        BaseModels.TryGetValue(modelId, out var model) && model.Enabled && !string.IsNullOrWhiteSpace(model.Path)
-            ? ModelPaths.Resolve(model.Path)
-            : null;
 }
 
 public static class ModelPaths

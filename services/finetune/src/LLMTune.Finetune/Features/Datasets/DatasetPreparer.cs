@@ -3,7 +3,6 @@ using LLMTune.Finetune.Features.Artifacts;
 using LLMTune.Finetune.Features.Files;
 using LLMTune.Finetune.Features.Jobs;
 using LLMTune.Platform.Artifacts;
-using LLMTune.Platform.Storage;
 using Microsoft.Extensions.Options;
 
 namespace LLMTune.Finetune.Features.Datasets;
@@ -16,7 +15,7 @@ public sealed record PreparedDataset(IReadOnlyList<TrainingExample> Train, IRead
 /// </summary>
 public sealed class DatasetPreparer(
     IArtifactStore store,
-    IDocumentStore documents,
+    FileStore files,
     SafeHttpDownloader https,
     S3DatasetReader s3,
     GcsDatasetReader gcs,
@@ -73,10 +72,8 @@ public sealed class DatasetPreparer(
         switch (reference.Kind)
         {
             case DatasetKind.UploadedFile:
-                var file = await documents.Collection<DatasetFile>(DatasetFile.Collection).GetAsync(reference.Location, ct);
-                await using (var source = file is not null && file.WorkspaceId == job.WorkspaceId
-                    ? await store.OpenReadAsync(ArtifactKeys.File(file.Id), ct)
-                    : null)
+                var file = await files.FindAsync(job.WorkspaceId, reference.Location, ct);
+                await using (var source = file is not null ? await store.OpenReadAsync(ArtifactKeys.File(file.Id), ct) : null)
                 {
                     if (source is null)
                     {

@@ -5,7 +5,6 @@ using LLMTune.Platform.Artifacts;
 using LLMTune.Platform.Errors;
 using LLMTune.Platform.Http;
 using LLMTune.Platform.Identity;
-using LLMTune.Platform.Storage;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
@@ -36,32 +35,30 @@ public static class FileEndpoints
 
         files.MapPost("", UploadAsync).DisableAntiforgery();
 
-        files.MapGet("", async (int? limit, string? cursor, ClaimsPrincipal user, IDocumentStore store, TimeProvider time, CancellationToken ct) =>
+        files.MapGet("", async (int? limit, string? cursor, ClaimsPrincipal user, FileStore store, CancellationToken ct) =>
         {
-            var workspace = user.WorkspaceIdOf();
-            var page = await Collection(store).FindPageAsync(PageRequest.From(limit, cursor), time,
-                asOf => f => f.WorkspaceId == workspace && f.CreatedAt <= asOf, f => f.CreatedAt, f => f.Id, ct);
+            var page = await store.ListAsync(user.WorkspaceIdOf(), PageRequest.From(limit, cursor), ct);
             return Results.Ok(page.Select(FileView.From));
         });
 
-        files.MapGet("/{id}", async (string id, ClaimsPrincipal user, IDocumentStore store, CancellationToken ct) =>
-            await Find(store, user.WorkspaceIdOf(), id, ct) is { } file ? Results.Ok(FileView.From(file)) : throw FileNotFound(id));
+        files.MapGet("/{id}", async (string id, ClaimsPrincipal user, FileStore store, CancellationToken ct) =>
+            await store.FindAsync(user.WorkspaceIdOf(), id, ct) is { } file ? Results.Ok(FileView.From(file)) : throw FileNotFound(id));
 
-        files.MapDelete("/{id}", async (string id, ClaimsPrincipal user, IDocumentStore store, IArtifactStore artifacts, CancellationToken ct) =>
+        files.MapDelete("/{id}", async (string id, ClaimsPrincipal user, FileStore store, IArtifactStore artifacts, CancellationToken ct) =>
         {
-            if (await Find(store, user.WorkspaceIdOf(), id, ct) is not { } file)
+            if (await store.FindAsync(user.WorkspaceIdOf(), id, ct) is not { } file)
             {
                 throw FileNotFound(id);
             }
 
             // Jobs that already started keep their own snapshot of the data.
-            await Collection(store).DeleteAsync(file.Id, ct);
+            await store.DeleteAsync(file.Id, ct);
             await artifacts.DeleteAsync(ArtifactKeys.File(file.Id), ct);
             return Results.Ok(new FileDeletedView(file.Id, "file", true));
         });
     }
 
-    private static async Task<IResult> UploadAsync(HttpContext http, ClaimsPrincipal user, IDocumentStore store, IArtifactStore artifacts,
+    private static async Task<IResult> UploadAsync(HttpContext http, ClaimsPrincipal user, FileStore store, IArtifactStore artifacts,
         IOptions<FinetuneOptions> options, TimeProvider time, CancellationToken ct)
     {
         var limit = options.Value.MaxUploadBytes;
@@ -162,14 +159,9 @@ public static class FileEndpoints
             Bytes = bytes,
             CreatedAt = time.GetUtcNow().UtcDateTime,
         };
-        await Collection(store).InsertAsync(file, ct);
+        await store.InsertAsync(file, ct);
         return Results.Created($"/v1/files/{file.Id}", FileView.From(file));
     }
-
-    internal static IDocumentCollection<DatasetFile> Collection(IDocumentStore store) => store.Collection<DatasetFile>(DatasetFile.Collection);
-
-    internal static async Task<DatasetFile?> Find(IDocumentStore store, string workspaceId, string id, CancellationToken ct) =>
-        await Collection(store).GetAsync(id, ct) is { } file && file.WorkspaceId == workspaceId ? file : null;
 
     private static ApiException FileNotFound(string id) => ApiException.NotFound("file_not_found", $"No file '{id}' in this workspace.");
 

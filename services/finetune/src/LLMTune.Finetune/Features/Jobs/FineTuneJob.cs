@@ -76,6 +76,13 @@ public sealed class FineTuneJob : IDocument
     public string? ArtifactKind { get; set; }
 
     public bool IsFinished => Status is JobStatus.Completed or JobStatus.Failed or JobStatus.Cancelled;
+
+    /// <summary>No worker holds the job any more (it finished, or went back to the queue).</summary>
+    public void ReleaseLease()
+    {
+        LeaseOwner = null;
+        LeaseExpiresAt = null;
+    }
 }
 
 /// <summary>One entry of a job's history: a lifecycle change or a progress report.</summary>

@@ -1,13 +1,11 @@
-using LLMTune.Contracts;
 using LLMTune.Engine.Training;
+using LLMTune.Finetune.Features.BaseModels;
 using LLMTune.Finetune.Features.Datasets;
 using LLMTune.Finetune.Features.Files;
 using LLMTune.Finetune.Features.Training;
 using LLMTune.Platform.Artifacts;
 using LLMTune.Platform.Errors;
 using LLMTune.Platform.Http;
-using LLMTune.Platform.Storage;
-using MassTransit;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -18,9 +16,10 @@ namespace LLMTune.Finetune.Features.Jobs;
 public sealed class JobService(
     JobStore jobs,
     JobRuntime runtime,
-    IDocumentStore documents,
+    FileStore files,
+    BaseModelCatalog baseModels,
     SafeHttpDownloader https,
-    IPublishEndpoint publish,
+    JobLifecycle lifecycle,
     TimeProvider time,
     IOptions<FinetuneOptions> options,
     IOptions<ArtifactStorageOptions> artifactStorage,
@@ -88,16 +87,16 @@ public sealed class JobService(
 
         var webhook = ValidateWebhook(request.WebhookUrl, settings);
 
-        if (settings.ResolveBaseModelPath(request.BaseModel) is null)
+        if (baseModels.Find(request.BaseModel) is null)
         {
             throw new ApiException(StatusCodes.Status404NotFound, "model_not_found",
-                $"The base model '{request.BaseModel}' does not exist or cannot be fine-tuned here. Trainable models: {string.Join(", ", settings.BaseModels.Where(m => m.Value.Enabled).Select(m => m.Key))}.",
+                $"The base model '{request.BaseModel}' does not exist or cannot be fine-tuned here. Trainable models: {string.Join(", ", baseModels.TrainableIds)}.",
                 "baseModel");
         }
 
         switch (dataset.Kind)
         {
-            case DatasetKind.UploadedFile when await FileEndpoints.Find(documents, workspaceId, dataset.Location, ct) is null:
+            case DatasetKind.UploadedFile when await files.FindAsync(workspaceId, dataset.Location, ct) is null:
                 throw new ApiException(StatusCodes.Status404NotFound, "file_not_found", $"No file '{dataset.Location}' in this workspace.", "dataset");
             case DatasetKind.S3 when artifactStorage.Value is { Provider: ArtifactProvider.S3 } own && own.S3.Bucket == dataset.Bucket:
                 // The service's own credentials can read every workspace's files there; tenants use their own buckets.
@@ -134,9 +133,7 @@ public sealed class JobService(
             CreatedAt = now,
             UpdatedAt = now,
         };
-        await jobs.InsertAsync(job, ct);
-        await jobs.AddEventAsync(job, "status", "Job created and queued.", e => e.Status = "queued", ct);
-        await publish.Publish(new TrainingQueued(workspaceId, job.Id, time.GetUtcNow(), job.Id, job.BaseModel), ct);
+        await lifecycle.QueuedAsync(job, ct);
         logger.LogInformation("Queued fine-tune job {JobId} of {BaseModel} in workspace {WorkspaceId}", job.Id, job.BaseModel, workspaceId);
         runtime.Wake();
         return job;
@@ -149,8 +146,7 @@ public sealed class JobService(
         {
             j.Status = JobStatus.Cancelled;
             j.FinishedAt = jobs.Now;
-            j.LeaseOwner = null;
-            j.LeaseExpiresAt = null;
+            j.ReleaseLease();
         }, ct);
         if (cancelled is null)
         {

@@ -69,6 +69,14 @@ public sealed class JobStore(IDocumentStore store, TimeProvider time)
             null, ct);
     }
 
+    /// <summary>The owning worker's last write: applies <paramref name="update"/> and gives up the lease in the same write.</summary>
+    public Task<FineTuneJob?> ReleaseAsync(string jobId, string workerId, Action<FineTuneJob> update, CancellationToken ct) =>
+        UpdateOwnedAsync(jobId, workerId, j =>
+        {
+            update(j);
+            j.ReleaseLease();
+        }, ct);
+
     public Task<FineTuneJob?> UpdateAsync(string jobId, Func<FineTuneJob, bool> applies, Action<FineTuneJob> update, CancellationToken ct) =>
         UpdateWhereAsync(jobId, applies, update, ct);
 

@@ -3,35 +3,12 @@ using LLMTune.Engine.Training;
 namespace LLMTune.Finetune.Features.Training;
 
 /// <summary>
-/// Everything one training run needs, prepared by the worker. A runner may train in this process (the default) or
-/// hand the run to other machines (e.g. a Kubernetes GPU job that reads the same fields from a spec file, trains,
-/// and writes <see cref="OutputPath"/> and checkpoints to shared storage): the worker, the lease and the job
-/// document stay the same.
+/// One training run, prepared by the worker: the engine's own <see cref="TrainingOptions"/> (resolved once from the
+/// job and the service's settings) and the tokenized data. A runner may train in this process (the default) or hand
+/// the run to other machines (e.g. a Kubernetes GPU job that reads the options from a spec file, trains, and writes
+/// the output and checkpoints to shared storage): the worker, the lease and the job document stay the same.
 /// </summary>
-public sealed record TrainingRunRequest
-{
-    public required string JobId { get; init; }
-    public required string BaseModel { get; init; }
-    public required string BaseModelPath { get; init; }
-    public required IReadOnlyList<TrainingExample> Train { get; init; }
-    public required IReadOnlyList<TrainingExample> Eval { get; init; }
-    public required float LearningRate { get; init; }
-    public required int Epochs { get; init; }
-    public required int BatchSize { get; init; }
-    public required int SequenceLength { get; init; }
-    public required TrainingMode Mode { get; init; }
-    public required int LoraRank { get; init; }
-    public required float LoraAlpha { get; init; }
-    public required int Threads { get; init; }
-    public required int Seed { get; init; }
-
-    /// <summary>Checkpoints go here; a run finding one resumes from it.</summary>
-    public required string CheckpointDirectory { get; init; }
-    public required int CheckpointInterval { get; init; }
-
-    /// <summary>The GGUF the run produces (a LoRA adapter or a full model), written atomically.</summary>
-    public required string OutputPath { get; init; }
-}
+public sealed record TrainingRunRequest(string JobId, TrainingOptions Options, IReadOnlyList<TrainingExample> Train, IReadOnlyList<TrainingExample> Eval);
 
 /// <summary>Progress of a run, as the worker records it on the job.</summary>
 /// <remarks><see cref="CheckpointPath"/> names the checkpoint written at this step, if any; the worker mirrors it to the artifact store.</remarks>

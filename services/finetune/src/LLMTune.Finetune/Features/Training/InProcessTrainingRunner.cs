@@ -8,25 +8,7 @@ public sealed class InProcessTrainingRunner(ILogger<InProcessTrainingRunner> log
 {
     public async Task<TrainingRunResult> RunAsync(TrainingRunRequest request, IProgress<TrainingRunProgress> progress, CancellationToken ct)
     {
-        var options = new TrainingOptions
-        {
-            BaseModelPath = request.BaseModelPath,
-            OutputPath = request.OutputPath,
-            Mode = request.Mode,
-            Lora = new LoraOptions { Rank = request.LoraRank, Alpha = request.LoraAlpha },
-            LearningRate = request.LearningRate,
-            Epochs = request.Epochs,
-            BatchSize = request.BatchSize,
-            SequenceLength = request.SequenceLength,
-            Threads = request.Threads,
-            Seed = request.Seed,
-            CheckpointDirectory = request.CheckpointDirectory,
-            CheckpointInterval = request.CheckpointInterval,
-            ResumeFromCheckpoint = true,
-            // The worker decides what a cancellation means: a shutdown keeps the checkpoint, a user cancel deletes the job's folder.
-            KeepCheckpointsOnCancel = true,
-            ModelName = $"{request.BaseModel} fine-tune {request.JobId}",
-        };
+        var options = request.Options;
         var reporter = new Reporter(progress);
         TrainingResult result;
         try
@@ -37,7 +19,7 @@ public sealed class InProcessTrainingRunner(ILogger<InProcessTrainingRunner> log
         {
             // A checkpoint from an older attempt that no longer matches (e.g. settings changed): start over.
             logger.LogWarning("Discarding a checkpoint of job {JobId} that does not match this run", request.JobId);
-            Directory.Delete(request.CheckpointDirectory, recursive: true);
+            Directory.Delete(options.CheckpointDirectory!, recursive: true);
             result = await new LlamaTrainer().TrainAsync(options, request.Train, request.Eval, reporter, ct).ConfigureAwait(false);
         }
 
