@@ -58,6 +58,14 @@ public sealed class LlamaTrainer
         return Enumerable.Range(0, tokens.Count).Select(i => flat.AsSpan(i * vocab, vocab).ToArray()).ToArray();
     }
 
+    /// <summary>Optimiser steps one epoch of <paramref name="train"/> takes with these options (rows packed as training packs them).</summary>
+    public static int StepsPerEpoch(IReadOnlyList<TrainingExample> train, int sequenceLength, int batchSize, bool packSequences = true)
+    {
+        ArgumentNullException.ThrowIfNull(train);
+        var rows = SequencePacker.Pack(train, Enumerable.Range(0, train.Count).ToList(), sequenceLength, 1, packSequences).Count;
+        return (rows + batchSize - 1) / batchSize;
+    }
+
     private static PackedBatch SinglePositionBatch(IReadOnlyList<int> tokens) => new()
     {
         SequenceLength = tokens.Count,
@@ -142,6 +150,11 @@ public sealed class LlamaTrainer
             var trainTime = new Stopwatch();
             List<PackedBatch>? epochBatches = null;
             var epochOfBatches = -1;
+            var bestEval = float.PositiveInfinity;
+            var bestStep = step;
+            Dictionary<string, float[]>? bestWeights = null;
+            var sinceBest = 0;
+            var stoppedEarly = false;
 
             while (step < totalSteps)
             {
@@ -168,12 +181,33 @@ public sealed class LlamaTrainer
                 }
 
                 float? evalLoss = null;
+                string? snapshotPath = null;
                 var endOfEpoch = step % stepsPerEpoch == 0 || step == totalSteps;
                 if (endOfEpoch && evalBatches.Count > 0)
                 {
                     evalLoss = Evaluate(graph, evalBatches, ct);
                     epochEvals.Add(evalLoss.Value);
                     lastEval = evalLoss;
+                    if (evalLoss.Value < bestEval)
+                    {
+                        bestEval = evalLoss.Value;
+                        bestStep = step;
+                        sinceBest = 0;
+                        if (options.OutputBestEvaluation)
+                        {
+                            bestWeights = graph.TrainableNames.ToDictionary(n => n, graph.Read, StringComparer.Ordinal);
+                        }
+
+                        if (options.SnapshotDirectory is { } snapshots)
+                        {
+                            snapshotPath = Path.Combine(snapshots, string.Create(CultureInfo.InvariantCulture, $"step-{step:D6}.gguf"));
+                            WriteOutput(options with { OutputPath = snapshotPath }, model, graph, loras);
+                        }
+                    }
+                    else if (options.EarlyStoppingPatience is { } patience && ++sinceBest >= patience && step < totalSteps)
+                    {
+                        stoppedEarly = true;
+                    }
                 }
 
                 string? checkpointPath = null;
@@ -195,10 +229,30 @@ public sealed class LlamaTrainer
                     TokensPerSecond = trainedTokens / Math.Max(trainTime.Elapsed.TotalSeconds, 1e-9),
                     EvalLoss = evalLoss,
                     CheckpointPath = checkpointPath,
+                    SnapshotPath = snapshotPath,
+                    StoppedEarly = stoppedEarly,
                 });
+                if (stoppedEarly)
+                {
+                    break;
+                }
             }
 
             ct.ThrowIfCancellationRequested();
+            var outputStep = step;
+            var outputEval = lastEval;
+            if (bestWeights is not null && bestStep != step)
+            {
+                // The best evaluation's weights, not the last step's.
+                foreach (var (name, data) in bestWeights)
+                {
+                    graph.Write(name, data);
+                }
+
+                outputStep = bestStep;
+                outputEval = bestEval;
+            }
+
             WriteOutput(options, model, graph, loras);
             completed = true;
 
@@ -212,6 +266,9 @@ public sealed class LlamaTrainer
                 FinalTrainLoss = lastLoss,
                 InitialEvalLoss = initialEval,
                 FinalEvalLoss = lastEval,
+                OutputStep = outputStep,
+                OutputEvalLoss = outputEval,
+                StoppedEarly = stoppedEarly,
                 EpochEvalLosses = epochEvals,
                 TrainableParameters = graph.TrainableNames.Sum(n => shapes[n].Aggregate(1L, (a, b) => a * b)),
                 TrainedTokens = trainedTokens,

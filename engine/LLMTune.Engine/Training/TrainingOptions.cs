@@ -88,6 +88,24 @@ public sealed record TrainingOptions
     /// </summary>
     public bool KeepCheckpointsOnCancel { get; init; }
 
+    /// <summary>
+    /// Stop when the eval loss (measured at the end of every epoch) has not improved for this many evaluations in a
+    /// row; null never stops early. Needs eval data.
+    /// </summary>
+    public int? EarlyStoppingPatience { get; init; }
+
+    /// <summary>
+    /// Write the weights of the evaluation with the lowest eval loss as the result, instead of the last step's
+    /// (without eval data the last step's are written).
+    /// </summary>
+    public bool OutputBestEvaluation { get; init; }
+
+    /// <summary>
+    /// When set, every evaluation that improves on the best eval loss so far also writes the result as it stands
+    /// (<c>step-NNNNNN.gguf</c>, a LoRA adapter or a full model) into this folder, named in the progress report.
+    /// </summary>
+    public string? SnapshotDirectory { get; init; }
+
     /// <summary><c>general.name</c> written into the result.</summary>
     public string? ModelName { get; init; }
 
@@ -105,6 +123,7 @@ public sealed record TrainingOptions
         Check(SequenceLength >= 2, "SequenceLength must be at least 2.");
         Check(Threads >= 1, "Threads must be at least 1.");
         Check(CheckpointInterval >= 0, "CheckpointInterval cannot be negative.");
+        Check(EarlyStoppingPatience is null or >= 1, "EarlyStoppingPatience must be at least 1.");
         if (Mode == TrainingMode.Lora)
         {
             Check(Lora.Rank >= 1, "LoRA rank must be at least 1.");

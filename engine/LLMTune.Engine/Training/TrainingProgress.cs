@@ -27,6 +27,12 @@ public sealed record TrainingProgress
     /// <summary>The checkpoint written at this step, when one was (copy it to shared storage to resume on another machine).</summary>
     public string? CheckpointPath { get; init; }
 
+    /// <summary>The result as it stands at this step, written because its eval loss is the best so far (see <see cref="TrainingOptions.SnapshotDirectory"/>).</summary>
+    public string? SnapshotPath { get; init; }
+
+    /// <summary>This is the last step: the eval loss stopped improving (see <see cref="TrainingOptions.EarlyStoppingPatience"/>).</summary>
+    public bool StoppedEarly { get; init; }
+
     public double Percent => TotalSteps == 0 ? 100 : 100.0 * Step / TotalSteps;
 }
 
@@ -52,6 +58,15 @@ public sealed record TrainingResult
 
     /// <summary>Eval loss after the last step (null without eval data).</summary>
     public float? FinalEvalLoss { get; init; }
+
+    /// <summary>The step whose weights the output holds: the best evaluation's with <see cref="TrainingOptions.OutputBestEvaluation"/>, otherwise the last.</summary>
+    public required int OutputStep { get; init; }
+
+    /// <summary>Eval loss of the weights in the output (null without eval data).</summary>
+    public float? OutputEvalLoss { get; init; }
+
+    /// <summary>The run ended before its last planned step because the eval loss stopped improving.</summary>
+    public bool StoppedEarly { get; init; }
 
     /// <summary>Eval loss at the end of each epoch completed in this run.</summary>
     public required IReadOnlyList<float> EpochEvalLosses { get; init; }

@@ -43,6 +43,9 @@ public sealed class FinetuneOptions
     public HyperparameterLimits Limits { get; set; } = new();
 
     [Required]
+    public AutoHyperparameters Auto { get; set; } = new();
+
+    [Required]
     public TrainingSettings Training { get; set; } = new();
 
     [Required]
@@ -80,10 +83,30 @@ public sealed class HyperparameterLimits
     public int MaxEpochs { get; set; } = 100;
     public int MaxBatchSize { get; set; } = 256;
     public int MaxLoraRank { get; set; } = 128;
+}
 
-    public float DefaultLearningRate { get; set; } = 1e-3f;
-    public int DefaultEpochs { get; set; } = 3;
-    public int DefaultBatchSize { get; set; } = 8;
+/// <summary>How hyperparameters that a job omits (or sets to <c>"auto"</c>) are chosen from the dataset, the model and the adapter.</summary>
+public sealed class AutoHyperparameters
+{
+    /// <summary>Automatic epochs give at least this many optimiser steps (a small dataset is seen often enough to be learned).</summary>
+    public int MinimumSteps { get; set; } = 150;
+
+    /// <summary>Explicit values that give fewer optimiser steps than this still run, with a warning in the job's events.</summary>
+    public int WarnBelowSteps { get; set; } = 50;
+
+    /// <summary>Automatic epochs stop here (early stopping ends most runs sooner).</summary>
+    public int MaxEpochs { get; set; } = 100;
+
+    /// <summary>Automatic batches hold about this share of the packed rows, between 1 and <see cref="MaxBatchSize"/> (rounded down to a power of two).</summary>
+    public double BatchFraction { get; set; } = 0.1;
+
+    public int MaxBatchSize { get; set; } = 8;
+
+    /// <summary>Learning rate of a full fine-tune at batch size 8 (scaled by the square root of the batch size).</summary>
+    public float FullLearningRate { get; set; } = 1e-3f;
+
+    /// <summary>Learning rate of a LoRA fine-tune at batch size 8 and alpha/rank = 2 (scaled inversely with alpha/rank).</summary>
+    public float LoraLearningRate { get; set; } = 1e-2f;
 }
 
 public sealed class TrainingSettings
@@ -106,6 +129,12 @@ public sealed class TrainingSettings
 
     /// <summary>Optimiser steps between checkpoints (what a restarted worker resumes from); 0 disables them.</summary>
     public int CheckpointInterval { get; set; } = 10;
+
+    /// <summary>
+    /// Jobs that do not choose <c>hyperparameters.earlyStoppingPatience</c> stop after this many evaluations (one per
+    /// epoch) without a lower eval loss; 0 never stops early. The best evaluation's weights are what deploys either way.
+    /// </summary>
+    public int EarlyStoppingPatience { get; set; } = 5;
 
     /// <summary>Measure the eval loss of the untouched base before the first step, so the job shows where it started.</summary>
     public bool BaselineEvaluation { get; set; } = true;
@@ -181,10 +210,12 @@ internal sealed class FinetuneOptionsValidator : IValidateOptions<FinetuneOption
             problems.Add("Finetune:Limits: MaxEpochs, MaxBatchSize and MaxLoraRank must be at least 1.");
         }
 
-        if (l.DefaultLearningRate < l.MinLearningRate || l.DefaultLearningRate > l.MaxLearningRate
-            || l.DefaultEpochs < 1 || l.DefaultEpochs > l.MaxEpochs || l.DefaultBatchSize < 1 || l.DefaultBatchSize > l.MaxBatchSize)
+        var a = o.Auto;
+        if (a.FullLearningRate < l.MinLearningRate || a.FullLearningRate > l.MaxLearningRate || a.LoraLearningRate < l.MinLearningRate || a.LoraLearningRate > l.MaxLearningRate
+            || a.MaxEpochs < 1 || a.MaxEpochs > l.MaxEpochs || a.MaxBatchSize < 1 || a.MaxBatchSize > l.MaxBatchSize
+            || a.MinimumSteps < 1 || a.WarnBelowSteps < 0 || !(a.BatchFraction is > 0 and <= 1))
         {
-            problems.Add("Finetune:Limits: the defaults must lie within the limits.");
+            problems.Add("Finetune:Auto: learning rates, MaxEpochs and MaxBatchSize within Finetune:Limits; MinimumSteps >= 1; WarnBelowSteps >= 0; 0 < BatchFraction <= 1.");
         }
 
         var t = o.Training;
@@ -193,9 +224,9 @@ internal sealed class FinetuneOptionsValidator : IValidateOptions<FinetuneOption
             problems.Add("Finetune:Training:LoraRank must not exceed Finetune:Limits:MaxLoraRank.");
         }
 
-        if (t.LoraRank < 1 || t.LoraAlpha <= 0 || t.SequenceLength < 8 || t.Threads is < 1 || t.CheckpointInterval < 0)
+        if (t.LoraRank < 1 || t.LoraAlpha <= 0 || t.SequenceLength < 8 || t.Threads is < 1 || t.CheckpointInterval < 0 || t.EarlyStoppingPatience < 0)
         {
-            problems.Add("Finetune:Training: LoraRank >= 1, LoraAlpha > 0, SequenceLength >= 8, Threads >= 1, CheckpointInterval >= 0.");
+            problems.Add("Finetune:Training: LoraRank >= 1, LoraAlpha > 0, SequenceLength >= 8, Threads >= 1, CheckpointInterval >= 0, EarlyStoppingPatience >= 0.");
         }
 
         var w = o.Worker;

@@ -14,4 +14,8 @@ public static class ArtifactKeys
 
     /// <summary>The trained result of one attempt (one claim of the job): a LoRA adapter or a full model.</summary>
     public static string Output(string jobId, int attempt, bool lora) => $"jobs/{jobId}/attempt-{attempt}/{(lora ? "adapter.gguf" : "model.gguf")}";
+
+    /// <summary>The result as it stood at a step with a new best eval loss, kept for download.</summary>
+    public static string Snapshot(string jobId, int attempt, int step, bool lora) =>
+        $"jobs/{jobId}/attempt-{attempt}/checkpoints/step-{step:D6}-{(lora ? "adapter.gguf" : "model.gguf")}";
 }

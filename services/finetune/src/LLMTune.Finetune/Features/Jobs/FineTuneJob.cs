@@ -29,9 +29,23 @@ public sealed class FineTuneJob : IDocument
     public string BaseModel { get; set; } = "";
     public string Dataset { get; set; } = "";
     public string TrainingMethod { get; set; } = "sft";
+    public const string LearningRateName = "learningRate";
+    public const string EpochsName = "epochs";
+    public const string BatchSizeName = "batchSize";
+
+    /// <summary>The values trained with; those named in <see cref="AutoHyperparameters"/> are 0 until the worker chooses them.</summary>
     public double LearningRate { get; set; }
     public int Epochs { get; set; }
     public int BatchSize { get; set; }
+
+    /// <summary>Which of learningRate, epochs and batchSize the service chooses (omitted or <c>"auto"</c> in the request).</summary>
+    public List<string> AutoHyperparameters { get; set; } = [];
+
+    /// <summary>Set once the worker has chosen the automatic values (from the validated dataset).</summary>
+    public bool HyperparametersResolved { get; set; }
+
+    /// <summary>Evaluations without improvement before training stops; 0 never stops early.</summary>
+    public int EarlyStoppingPatience { get; set; }
 
     /// <summary><c>lora</c> (a small adapter served on the shared base) or <c>full</c> (a whole new model).</summary>
     public string Adapter { get; set; } = LoraAdapter;
@@ -69,6 +83,14 @@ public sealed class FineTuneJob : IDocument
     /// <summary>Eval loss of the untouched base, measured once before training.</summary>
     public double? BaselineEvalLoss { get; set; }
 
+    /// <summary>The training step whose weights were deployed (the best evaluation's), and its eval loss.</summary>
+    public int? DeployedStep { get; set; }
+    public double? DeployedEvalLoss { get; set; }
+    public string? DeployedCheckpointId { get; set; }
+
+    /// <summary>Training ended before its last planned step because the eval loss stopped improving.</summary>
+    public bool StoppedEarly { get; set; }
+
     public bool StartedAnnounced { get; set; }
     public bool CompletionAnnounced { get; set; }
     /// <summary>Where the result is, as the artifact store names it for other services (<c>file:///…</c> or <c>s3://…</c>).</summary>
@@ -96,7 +118,10 @@ public sealed class JobEvent : IDocument
     public string JobId { get; set; } = "";
     public string WorkspaceId { get; set; } = "";
 
-    /// <summary><c>status</c> (lifecycle), <c>progress</c>, <c>evaluation</c>, <c>model.deployed</c>.</summary>
+    /// <summary>
+    /// <c>status</c> (lifecycle, with <see cref="Status"/>), <c>hyperparameters</c>, <c>warning</c>, <c>progress</c>,
+    /// <c>evaluation</c> (per epoch), <c>checkpoint</c>, <c>model.deployed</c>.
+    /// </summary>
     public string Type { get; set; } = "";
     public string Message { get; set; } = "";
     public string? Status { get; set; }
@@ -106,5 +131,32 @@ public sealed class JobEvent : IDocument
     public double? Loss { get; set; }
     public double? EvalLoss { get; set; }
     public double? TokensPerSecond { get; set; }
+    public DateTime CreatedAt { get; set; }
+}
+
+/// <summary>
+/// The result as it stood at an evaluation that improved on the best eval loss so far (a LoRA adapter or a full
+/// model), kept in the artifact store for download; the job's best one is what deploys.
+/// </summary>
+public sealed class JobCheckpoint : IDocument
+{
+    public const string Collection = "finetune_job_checkpoints";
+
+    public string Id { get; set; } = "";
+    public long Version { get; set; }
+    public string JobId { get; set; } = "";
+    public string WorkspaceId { get; set; } = "";
+
+    /// <summary>The claim of the job that trained it (a resumed job has several).</summary>
+    public int Attempt { get; set; }
+    public int Step { get; set; }
+    public int Epoch { get; set; }
+    public double Loss { get; set; }
+    public double EvalLoss { get; set; }
+
+    /// <summary><c>lora</c> or <c>full</c>.</summary>
+    public string Kind { get; set; } = "";
+    public string ArtifactKey { get; set; } = "";
+    public long Bytes { get; set; }
     public DateTime CreatedAt { get; set; }
 }

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using LLMTune.Engine.Training;
 using LLMTune.Finetune.Features.BaseModels;
 using LLMTune.Finetune.Features.Datasets;
@@ -50,22 +51,29 @@ public sealed class JobService(
 
         var dataset = DatasetReference.TryParse(request.Dataset, out var datasetProblem) ?? throw BadRequest(datasetProblem!, "dataset");
         var hyper = request.Hyperparameters;
-        var learningRate = hyper?.LearningRate ?? limits.DefaultLearningRate;
-        if (!double.IsFinite(learningRate) || learningRate < limits.MinLearningRate || learningRate > limits.MaxLearningRate)
+        var auto = new List<string>();
+        var learningRate = Numeric(hyper?.LearningRate, FineTuneJob.LearningRateName, integer: false, auto);
+        if (learningRate is { } lr && (!double.IsFinite(lr) || lr < limits.MinLearningRate || lr > limits.MaxLearningRate))
         {
-            throw BadRequest($"hyperparameters.learningRate must be between {limits.MinLearningRate:G} and {limits.MaxLearningRate:G}.", "hyperparameters.learningRate");
+            throw BadRequest($"hyperparameters.learningRate must be between {limits.MinLearningRate:G} and {limits.MaxLearningRate:G}, or \"auto\".", "hyperparameters.learningRate");
         }
 
-        var epochs = hyper?.Epochs ?? limits.DefaultEpochs;
-        if (epochs < 1 || epochs > limits.MaxEpochs)
+        var epochs = Numeric(hyper?.Epochs, FineTuneJob.EpochsName, integer: true, auto);
+        if (epochs is < 1 || epochs > limits.MaxEpochs)
         {
-            throw BadRequest($"hyperparameters.epochs must be between 1 and {limits.MaxEpochs}.", "hyperparameters.epochs");
+            throw BadRequest($"hyperparameters.epochs must be between 1 and {limits.MaxEpochs}, or \"auto\".", "hyperparameters.epochs");
         }
 
-        var batchSize = hyper?.BatchSize ?? limits.DefaultBatchSize;
-        if (batchSize < 1 || batchSize > limits.MaxBatchSize)
+        var batchSize = Numeric(hyper?.BatchSize, FineTuneJob.BatchSizeName, integer: true, auto);
+        if (batchSize is < 1 || batchSize > limits.MaxBatchSize)
         {
-            throw BadRequest($"hyperparameters.batchSize must be between 1 and {limits.MaxBatchSize}.", "hyperparameters.batchSize");
+            throw BadRequest($"hyperparameters.batchSize must be between 1 and {limits.MaxBatchSize}, or \"auto\".", "hyperparameters.batchSize");
+        }
+
+        var patience = hyper?.EarlyStoppingPatience ?? settings.Training.EarlyStoppingPatience;
+        if (patience < 0 || patience > limits.MaxEpochs)
+        {
+            throw BadRequest($"hyperparameters.earlyStoppingPatience must be between 0 (never stop early) and {limits.MaxEpochs}.", "hyperparameters.earlyStoppingPatience");
         }
 
         var adapter = hyper?.Adapter?.Trim().ToLowerInvariant() ?? (settings.Training.Mode == TrainingMode.Full ? FineTuneJob.FullAdapter : FineTuneJob.LoraAdapter);
@@ -123,9 +131,12 @@ public sealed class JobService(
             BaseModel = request.BaseModel,
             Dataset = request.Dataset.Trim(),
             TrainingMethod = SupportedMethod,
-            LearningRate = learningRate,
-            Epochs = epochs,
-            BatchSize = batchSize,
+            LearningRate = learningRate ?? 0,
+            Epochs = (int)(epochs ?? 0),
+            BatchSize = (int)(batchSize ?? 0),
+            AutoHyperparameters = auto,
+            HyperparametersResolved = auto.Count == 0,
+            EarlyStoppingPatience = patience,
             Adapter = adapter,
             LoraRank = adapter == FineTuneJob.LoraAdapter ? loraRank : null,
             WebhookUrl = webhook,
@@ -183,6 +194,26 @@ public sealed class JobService(
         }
 
         return uri.AbsoluteUri;
+    }
+
+    /// <summary>A number as given, or null (and its name added to <paramref name="auto"/>) when omitted, null or <c>"auto"</c>.</summary>
+    private static double? Numeric(JsonElement? value, string name, bool integer, List<string> auto)
+    {
+        var param = $"hyperparameters.{name}";
+        switch (value)
+        {
+            case null:
+            case { ValueKind: JsonValueKind.Null or JsonValueKind.Undefined }:
+            case { ValueKind: JsonValueKind.String } text when string.Equals(text.GetString()?.Trim(), "auto", StringComparison.OrdinalIgnoreCase):
+                auto.Add(name);
+                return null;
+            case { ValueKind: JsonValueKind.Number } number when integer:
+                return number.TryGetInt32(out var whole) ? whole : throw BadRequest($"{param} must be a whole number or \"auto\".", param);
+            case { ValueKind: JsonValueKind.Number } number:
+                return number.TryGetDouble(out var real) ? real : throw BadRequest($"{param} must be a number or \"auto\".", param);
+            default:
+                throw BadRequest($"{param} must be a {(integer ? "whole number" : "number")} or \"auto\".", param);
+        }
     }
 
     private static ApiException BadRequest(string message, string param) =>

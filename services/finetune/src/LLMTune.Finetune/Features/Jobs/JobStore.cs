@@ -10,6 +10,7 @@ public sealed class JobStore(IDocumentStore store, TimeProvider time)
     private static long _eventCounter;
     private readonly IDocumentCollection<FineTuneJob> _jobs = store.Collection<FineTuneJob>(FineTuneJob.Collection);
     private readonly IDocumentCollection<JobEvent> _events = store.Collection<JobEvent>(JobEvent.Collection);
+    private readonly IDocumentCollection<JobCheckpoint> _checkpoints = store.Collection<JobCheckpoint>(JobCheckpoint.Collection);
 
     public DateTime Now => time.GetUtcNow().UtcDateTime;
 
@@ -19,6 +20,7 @@ public sealed class JobStore(IDocumentStore store, TimeProvider time)
         await _jobs.EnsureIndexAsync(j => j.Status, ct: ct);
         await _jobs.EnsureIndexAsync(j => j.CreatedAt, ct: ct);
         await _events.EnsureIndexAsync(e => e.JobId, ct: ct);
+        await _checkpoints.EnsureIndexAsync(c => c.JobId, ct: ct);
     }
 
     public Task InsertAsync(FineTuneJob job, CancellationToken ct) => _jobs.InsertAsync(job, ct);
@@ -34,6 +36,25 @@ public sealed class JobStore(IDocumentStore store, TimeProvider time)
 
     public Task<Page<JobEvent>> ListEventsAsync(string jobId, PageRequest page, CancellationToken ct) =>
         _events.FindPageAsync(page, time, asOf => e => e.JobId == jobId && e.CreatedAt <= asOf, e => e.CreatedAt, e => e.Id, ct);
+
+    public Task AddCheckpointAsync(JobCheckpoint checkpoint, CancellationToken ct) => _checkpoints.InsertAsync(checkpoint, ct);
+
+    public Task<Page<JobCheckpoint>> ListCheckpointsAsync(string jobId, PageRequest page, CancellationToken ct) =>
+        _checkpoints.FindPageAsync(page, time, asOf => c => c.JobId == jobId && c.CreatedAt <= asOf, c => c.CreatedAt, c => c.Id, ct);
+
+    public Task<IReadOnlyList<JobCheckpoint>> CheckpointsOfAsync(string jobId, CancellationToken ct) =>
+        _checkpoints.FindAsync(c => c.JobId == jobId, FindOptions<JobCheckpoint>.OrderBy(c => c.CreatedAt).ThenBy(c => c.Id), ct);
+
+    public async Task<JobCheckpoint?> GetCheckpointAsync(string jobId, string checkpointId, CancellationToken ct) =>
+        await _checkpoints.GetAsync(checkpointId, ct) is { } checkpoint && checkpoint.JobId == jobId ? checkpoint : null;
+
+    public async Task DeleteCheckpointsAsync(string jobId, CancellationToken ct)
+    {
+        foreach (var checkpoint in await CheckpointsOfAsync(jobId, ct))
+        {
+            await _checkpoints.DeleteAsync(checkpoint.Id, ct);
+        }
+    }
 
     public async Task AddEventAsync(FineTuneJob job, string type, string message, Action<JobEvent>? fill, CancellationToken ct)
     {

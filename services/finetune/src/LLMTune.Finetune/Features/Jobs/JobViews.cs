@@ -1,9 +1,13 @@
+using System.Text.Json;
 using System.Text.Json.Serialization;
 
 namespace LLMTune.Finetune.Features.Jobs;
 
-/// <summary>The seed's three hyperparameters, plus LLMTune's optional <c>adapter</c> (<c>lora</c> or <c>full</c>) and <c>loraRank</c>.</summary>
-public sealed record HyperparametersRequest(double? LearningRate, int? Epochs, int? BatchSize, string? Adapter = null, int? LoraRank = null);
+/// <summary>
+/// The seed's three hyperparameters, each a number or <c>"auto"</c> (omitted means <c>"auto"</c>), plus LLMTune's
+/// optional <c>adapter</c> (<c>lora</c> or <c>full</c>), <c>loraRank</c> and <c>earlyStoppingPatience</c>.
+/// </summary>
+public sealed record HyperparametersRequest(JsonElement? LearningRate, JsonElement? Epochs, JsonElement? BatchSize, string? Adapter = null, int? LoraRank = null, int? EarlyStoppingPatience = null);
 
 /// <summary>The body of <c>POST /v1/fine-tune</c>: the seed's fields.</summary>
 public sealed record CreateJobRequest(string? BaseModel, string? Dataset, string? TrainingMethod, HyperparametersRequest? Hyperparameters, string? WebhookUrl);
@@ -14,12 +18,32 @@ public sealed record MetricsView(double? Loss, double? EvalLoss, double? TokensP
 
 public sealed record JobErrorView(string Code, string Message);
 
+/// <summary>The values trained with (<c>"auto"</c> until the worker has chosen them) and which of them were chosen automatically.</summary>
 public sealed record HyperparametersView(
-    double LearningRate,
-    int Epochs,
-    int BatchSize,
+    object LearningRate,
+    object Epochs,
+    object BatchSize,
     string Adapter,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? LoraRank);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? LoraRank,
+    int EarlyStoppingPatience,
+    IReadOnlyList<string> Auto)
+{
+    public static HyperparametersView From(FineTuneJob j)
+    {
+        object Value(string name, object value) => !j.HyperparametersResolved && j.AutoHyperparameters.Contains(name) ? "auto" : value;
+        return new HyperparametersView(
+            Value(FineTuneJob.LearningRateName, j.LearningRate),
+            Value(FineTuneJob.EpochsName, j.Epochs),
+            Value(FineTuneJob.BatchSizeName, j.BatchSize),
+            j.Adapter,
+            j.Adapter == FineTuneJob.LoraAdapter ? j.LoraRank : null,
+            j.EarlyStoppingPatience,
+            j.AutoHyperparameters);
+    }
+}
+
+/// <summary>The training step whose weights were deployed (the best evaluation's) and its eval loss.</summary>
+public sealed record DeployedCheckpointView(int Step, double? EvalLoss, [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? CheckpointId);
 
 /// <summary>The seed's job shape, plus what the job was asked for (baseModel, hyperparameters), updatedAt, and finishedAt / fineTunedModel / error when they apply.</summary>
 public sealed record JobView(
@@ -34,7 +58,9 @@ public sealed record JobView(
     DateTime UpdatedAt,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] DateTime? FinishedAt,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? FineTunedModel,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] JobErrorView? Error)
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] JobErrorView? Error,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] DeployedCheckpointView? DeployedCheckpoint,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] bool StoppedEarly)
 {
     public static string StatusName(JobStatus status) => status.ToString().ToLowerInvariant();
 
@@ -46,11 +72,13 @@ public sealed record JobView(
         new MetricsView(Round(j.Loss), Round(j.EvalLoss), j.TokensPerSecond is { } t ? Math.Round(t, 1) : null),
         j.CreatedAt,
         j.BaseModel,
-        new HyperparametersView(j.LearningRate, j.Epochs, j.BatchSize, j.Adapter, j.Adapter == FineTuneJob.LoraAdapter ? j.LoraRank : null),
+        HyperparametersView.From(j),
         j.UpdatedAt,
         j.FinishedAt,
         j.FineTunedModel,
-        j.ErrorCode is { } code ? new JobErrorView(code, j.ErrorMessage ?? code) : null);
+        j.ErrorCode is { } code ? new JobErrorView(code, j.ErrorMessage ?? code) : null,
+        j.DeployedStep is { } step ? new DeployedCheckpointView(step, Round(j.DeployedEvalLoss), j.DeployedCheckpointId) : null,
+        j.StoppedEarly);
 
     private static double? Round(double? value) => value is { } v ? Math.Round(v, 4) : null;
 }
@@ -69,4 +97,12 @@ public sealed record JobEventView(
     public static JobEventView From(JobEvent e) => new(
         e.Id, e.Type, e.Message, e.CreatedAt, e.Status, e.Step, e.Epoch, e.Progress,
         e.Loss is null && e.EvalLoss is null && e.TokensPerSecond is null ? null : new MetricsView(e.Loss, e.EvalLoss, e.TokensPerSecond));
+}
+
+/// <summary>A downloadable checkpoint of a job: the result as it stood at an evaluation with a new best eval loss.</summary>
+public sealed record CheckpointView(string Id, string Object, int Step, int Epoch, double Loss, double EvalLoss, string Kind, long Bytes, bool Deployed, DateTime CreatedAt, string DownloadUrl)
+{
+    public static CheckpointView From(JobCheckpoint c, FineTuneJob job) => new(
+        c.Id, "fine_tune.checkpoint", c.Step, c.Epoch, Math.Round(c.Loss, 4), Math.Round(c.EvalLoss, 4), c.Kind, c.Bytes, c.Id == job.DeployedCheckpointId, c.CreatedAt,
+        $"/v1/fine-tune/{job.Id}/checkpoints/{c.Id}/content");
 }

@@ -11,13 +11,17 @@ namespace LLMTune.Finetune.Features.Training;
 public sealed record TrainingRunRequest(string JobId, TrainingOptions Options, IReadOnlyList<TrainingExample> Train, IReadOnlyList<TrainingExample> Eval);
 
 /// <summary>Progress of a run, as the worker records it on the job.</summary>
-/// <remarks><see cref="CheckpointPath"/> names the checkpoint written at this step, if any; the worker mirrors it to the artifact store.</remarks>
-public sealed record TrainingRunProgress(int Step, int TotalSteps, int Epoch, int TotalEpochs, double Loss, double? EvalLoss, double TokensPerSecond, string? CheckpointPath = null)
+/// <remarks><see cref="CheckpointPath"/> names the checkpoint written at this step, if any; the worker mirrors it to the artifact store.
+/// <see cref="SnapshotPath"/> names the result as it stood at this step (a new best eval loss); the worker keeps it as a downloadable checkpoint.</remarks>
+public sealed record TrainingRunProgress(int Step, int TotalSteps, int Epoch, int TotalEpochs, double Loss, double? EvalLoss, double TokensPerSecond, string? CheckpointPath = null, string? SnapshotPath = null, bool StoppedEarly = false)
 {
     public double Percent => TotalSteps == 0 ? 100 : 100.0 * Step / TotalSteps;
 }
 
-public sealed record TrainingRunResult(string OutputPath, TrainingMode Mode, int Steps, int ResumedFromStep, double? InitialEvalLoss, double? FinalEvalLoss, double TokensPerSecond);
+/// <summary>What a run produced; the output holds the weights of <see cref="OutputStep"/> (the best evaluation's, when there was eval data).</summary>
+public sealed record TrainingRunResult(
+    string OutputPath, TrainingMode Mode, int Steps, int ResumedFromStep, double? InitialEvalLoss, double? FinalEvalLoss, double TokensPerSecond,
+    int OutputStep, double? OutputEvalLoss, bool StoppedEarly);
 
 /// <summary>Runs one training run to completion; cancelling <c>ct</c> stops it within a step, keeping its checkpoints.</summary>
 public interface ITrainingRunner

@@ -23,13 +23,15 @@ public sealed class InProcessTrainingRunner(ILogger<InProcessTrainingRunner> log
             result = await new LlamaTrainer().TrainAsync(options, request.Train, request.Eval, reporter, ct).ConfigureAwait(false);
         }
 
-        return new TrainingRunResult(result.OutputPath, result.Mode, result.Steps, result.ResumedFromStep, result.InitialEvalLoss, result.FinalEvalLoss, result.TokensPerSecond);
+        return new TrainingRunResult(result.OutputPath, result.Mode, result.Steps, result.ResumedFromStep, result.InitialEvalLoss, result.FinalEvalLoss, result.TokensPerSecond,
+            result.OutputStep, result.OutputEvalLoss, result.StoppedEarly);
     }
 
     /// <summary>Forwards the trainer's reports synchronously (the worker throttles what it writes).</summary>
     private sealed class Reporter(IProgress<TrainingRunProgress> target) : IProgress<TrainingProgress>
     {
         public void Report(TrainingProgress value) =>
-            target.Report(new TrainingRunProgress(value.Step, value.TotalSteps, value.Epoch, value.TotalEpochs, value.Loss, value.EvalLoss, value.TokensPerSecond, value.CheckpointPath));
+            target.Report(new TrainingRunProgress(value.Step, value.TotalSteps, value.Epoch, value.TotalEpochs, value.Loss, value.EvalLoss, value.TokensPerSecond, value.CheckpointPath,
+                value.SnapshotPath, value.StoppedEarly));
     }
 }

@@ -1,6 +1,8 @@
+using System.Globalization;
 using LLMTune.Finetune.Features.Artifacts;
 using LLMTune.Finetune.Features.Jobs;
 using LLMTune.Platform.Artifacts;
+using LLMTune.Platform.Http;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -58,6 +60,65 @@ public sealed class JobCheckpoints(JobStore jobs, IArtifactStore artifacts, IOpt
         }
     }
 
+    /// <summary>
+    /// Keeps the result as it stood at a step with a new best eval loss: in the artifact store for download (and to
+    /// deploy), recorded on the job, and in its history. A worker that lost the job keeps nothing.
+    /// </summary>
+    public async Task KeepSnapshotAsync(FineTuneJob job, string workerId, TrainingRunProgress report, CancellationToken ct)
+    {
+        try
+        {
+            await KeepAsync(job, workerId, report, ct);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // The run's own result still holds its best weights; only this download is missing.
+            logger.LogWarning(e, "Keeping the step {Step} checkpoint of job {JobId} failed", report.Step, job.Id);
+        }
+    }
+
+    private async Task KeepAsync(FineTuneJob job, string workerId, TrainingRunProgress report, CancellationToken ct)
+    {
+        if (await jobs.GetAsync(job.Id, ct) is not { } current || current.LeaseOwner != workerId || report.SnapshotPath is not { } path || report.EvalLoss is not { } evalLoss)
+        {
+            return;
+        }
+
+        var lora = job.Adapter != FineTuneJob.FullAdapter;
+        var key = ArtifactKeys.Snapshot(job.Id, job.Attempts, report.Step, lora);
+        long bytes;
+        await using (var file = File.OpenRead(path))
+        {
+            bytes = await artifacts.SaveAsync(key, file, long.MaxValue, ct);
+        }
+
+        File.Delete(path);
+        var checkpoint = new JobCheckpoint
+        {
+            Id = RequestIdMiddleware.NewId("ftckpt"),
+            JobId = job.Id,
+            WorkspaceId = job.WorkspaceId,
+            Attempt = job.Attempts,
+            Step = report.Step,
+            Epoch = report.Epoch,
+            Loss = report.Loss,
+            EvalLoss = evalLoss,
+            Kind = lora ? "lora" : "full",
+            ArtifactKey = key,
+            Bytes = bytes,
+            CreatedAt = jobs.Now,
+        };
+        await jobs.AddCheckpointAsync(checkpoint, ct);
+        await jobs.AddEventAsync(current, "checkpoint", string.Create(CultureInfo.InvariantCulture,
+            $"Checkpoint {checkpoint.Id} saved at step {report.Step} (epoch {report.Epoch}): eval loss {evalLoss:F4}, the best so far."), e =>
+            {
+                e.Step = report.Step;
+                e.Epoch = report.Epoch;
+                e.Loss = report.Loss;
+                e.EvalLoss = evalLoss;
+            }, ct);
+    }
+
     /// <summary>Removes the job's checkpoints here and in the store (a failed or finished job never resumes).</summary>
     public async Task DiscardAsync(string jobId)
     {
@@ -79,6 +140,7 @@ public sealed class JobCheckpoints(JobStore jobs, IArtifactStore artifacts, IOpt
     public async Task DeleteEverythingAsync(string jobId)
     {
         await artifacts.DeleteAsync(ArtifactKeys.JobPrefix(jobId), CancellationToken.None);
+        await jobs.DeleteCheckpointsAsync(jobId, CancellationToken.None);
         DeleteScratch(jobId);
     }
 

@@ -59,6 +59,8 @@ public sealed class JobExecution(
             string.Create(CultureInfo.InvariantCulture, $"Dataset valid: {data.Lines} examples, {data.Train.Count} for training, {data.Eval.Count} held out."),
             null, ct);
 
+        job = await RecordHyperparametersAsync(job, data, workerId, ct);
+
         if (job.BaselineEvalLoss is null && settings.Training.BaselineEvaluation && data.Eval.Count > 0)
         {
             var threads = Threads(settings);
@@ -83,13 +85,46 @@ public sealed class JobExecution(
         return new ValidatedJob(job, baseModel, data);
     }
 
+    /// <summary>Chooses the automatic values (once: a resumed job keeps them), records them, and warns when too few steps will run.</summary>
+    private async Task<FineTuneJob> RecordHyperparametersAsync(FineTuneJob job, PreparedDataset data, string workerId, CancellationToken ct)
+    {
+        var settings = options.Value;
+        var plan = HyperparameterPlanner.Plan(job, data.Train, settings);
+        if (!job.HyperparametersResolved)
+        {
+            job = await jobs.UpdateOwnedAsync(job.Id, workerId, j =>
+            {
+                j.LearningRate = plan.LearningRate;
+                j.Epochs = plan.Epochs;
+                j.BatchSize = plan.BatchSize;
+                j.HyperparametersResolved = true;
+            }, ct) ?? throw new LeaseLostException();
+        }
+
+        string Shown(string name, object value) => string.Create(CultureInfo.InvariantCulture, $"{name} {value}{(plan.Auto.Contains(name) ? " (auto)" : "")}");
+        if (job.Attempts == 1)
+        {
+            await jobs.AddEventAsync(job, "hyperparameters", string.Create(CultureInfo.InvariantCulture,
+                $"Training with {Shown(FineTuneJob.LearningRateName, plan.LearningRate)}, {Shown(FineTuneJob.EpochsName, plan.Epochs)}, {Shown(FineTuneJob.BatchSizeName, plan.BatchSize)}: {plan.StepsPerEpoch} optimizer steps per epoch, {plan.TotalSteps} in all{(job.EarlyStoppingPatience > 0 ? $", stopping early after {job.EarlyStoppingPatience} epochs without a lower eval loss" : "")}."),
+                null, ct);
+            if (plan.TotalSteps < settings.Auto.WarnBelowSteps)
+            {
+                await jobs.AddEventAsync(job, "warning", string.Create(CultureInfo.InvariantCulture,
+                    $"Only {plan.TotalSteps} optimizer steps ({plan.Epochs} epochs of {plan.StepsPerEpoch}): probably too few to learn this dataset (fewer than {settings.Auto.WarnBelowSteps}). Omit the hyperparameters or set them to \"auto\" to let the service choose."),
+                    null, ct);
+            }
+        }
+
+        return job;
+    }
+
     private async Task<(FineTuneJob Job, TrainingRunResult Result)> TrainAsync(ValidatedJob validated, string workerId, CancellationToken ct)
     {
         var job = await lifecycle.TrainingAsync(validated.Job, workerId, ct);
         await checkpoints.RestoreAsync(job.Id, ct);
         var request = new TrainingRunRequest(job.Id, TrainingOptionsFor(job, validated.BaseModel), validated.Data.Train, validated.Data.Eval);
 
-        var recorder = new ProgressRecorder(lifecycle, checkpoints, time, logger, workerId, job.Id, options.Value.Worker.ProgressInterval);
+        var recorder = new ProgressRecorder(lifecycle, checkpoints, time, logger, workerId, job, options.Value.Worker.ProgressInterval);
         var recording = recorder.RunAsync(ct);
         try
         {
@@ -113,11 +148,26 @@ public sealed class JobExecution(
             await artifacts.SaveAsync(outputKey, output, long.MaxValue, ct);
         }
 
-        var summary = string.Create(CultureInfo.InvariantCulture,
-            $"Training completed: {result.Steps} steps{(result.ResumedFromStep > 0 ? $" (resumed from step {result.ResumedFromStep})" : "")}, eval loss {FormatLoss(result.InitialEvalLoss)} -> {FormatLoss(result.FinalEvalLoss)}, {result.TokensPerSecond:F0} tokens/s.");
+        // The best evaluation's weights deploy: this run's (the trainer wrote them as the result), or those of a
+        // checkpoint of an earlier attempt when that one was better (a resumed run tracks its best afresh).
+        var recorded = await jobs.CheckpointsOfAsync(job.Id, ct);
+        var earlierBest = recorded.Where(c => c.Attempt < job.Attempts).MinBy(c => c.EvalLoss);
+        var deployed = earlierBest is not null && (result.OutputEvalLoss is null || earlierBest.EvalLoss < result.OutputEvalLoss)
+            ? earlierBest
+            : recorded.FirstOrDefault(c => c.Attempt == job.Attempts && c.Step == result.OutputStep);
+        var fromEarlier = deployed is not null && deployed == earlierBest;
+        var outcome = new CompletedTraining(
+            fromEarlier ? artifacts.LocationOf(deployed!.ArtifactKey) : artifacts.LocationOf(outputKey),
+            lora ? "lora" : "full",
+            result.FinalEvalLoss,
+            fromEarlier ? deployed!.Step : result.OutputStep,
+            fromEarlier ? deployed!.EvalLoss : result.OutputEvalLoss,
+            deployed?.Id,
+            result.StoppedEarly,
+            string.Create(CultureInfo.InvariantCulture,
+                $"Training completed: {result.Steps} steps{(result.ResumedFromStep > 0 ? $" (resumed from step {result.ResumedFromStep})" : "")}{(result.StoppedEarly ? " (stopped early: the eval loss stopped improving)" : "")}, eval loss {FormatLoss(result.InitialEvalLoss)} -> {FormatLoss(result.FinalEvalLoss)}, {result.TokensPerSecond:F0} tokens/s. Deploying step {(fromEarlier ? deployed!.Step : result.OutputStep)} (eval loss {FormatLoss(fromEarlier ? deployed!.EvalLoss : result.OutputEvalLoss)})."));
         // Null: cancelled (or reclaimed) while the result was being written; it must not be deployed.
-        _ = await lifecycle.CompletedAsync(job.Id, workerId, artifacts.LocationOf(outputKey), lora ? "lora" : "full", result.FinalEvalLoss, summary)
-            ?? throw new LeaseLostException();
+        _ = await lifecycle.CompletedAsync(job.Id, workerId, outcome) ?? throw new LeaseLostException();
         logger.LogInformation("Fine-tune job {JobId} completed: {Steps} steps (resumed from {ResumedFrom}), {TokensPerSecond:F0} tokens/s", job.Id, result.Steps, result.ResumedFromStep, result.TokensPerSecond);
 
         // Last: the job's history and announcement come first, clean-up can wait.
@@ -144,6 +194,9 @@ public sealed class JobExecution(
             Seed = DatasetPreparer.StableSeed(job.Id),
             CheckpointDirectory = checkpoints.CheckpointDirectory(job.Id),
             CheckpointInterval = settings.Training.CheckpointInterval,
+            EarlyStoppingPatience = job.EarlyStoppingPatience > 0 ? job.EarlyStoppingPatience : null,
+            OutputBestEvaluation = true,
+            SnapshotDirectory = Path.Combine(checkpoints.JobDirectory(job.Id), "snapshots"),
             ResumeFromCheckpoint = true,
             // The worker decides what a cancellation means: a shutdown keeps the checkpoint, a user cancel deletes the job's folder.
             KeepCheckpointsOnCancel = true,

@@ -6,6 +6,10 @@ using Microsoft.Extensions.Logging;
 
 namespace LLMTune.Finetune.Features.Training;
 
+/// <summary>What a completed job records: where its result is, and which step's weights deploy.</summary>
+public sealed record CompletedTraining(
+    string ArtifactLocation, string ArtifactKind, double? FinalEvalLoss, int DeployedStep, double? DeployedEvalLoss, string? DeployedCheckpointId, bool StoppedEarly, string Summary);
+
 /// <summary>
 /// Every job state change that other services hear about, in one place: each method records the change on the job
 /// (and its history) and then publishes the matching event. Writes by a worker are conditional on its lease.
@@ -74,23 +78,32 @@ public sealed class JobLifecycle(JobStore jobs, IBus bus, TimeProvider time, ILo
     }
 
     /// <summary>Records the result and releases the job; null when it was cancelled or reclaimed meanwhile (then it must not deploy).</summary>
-    public async Task<FineTuneJob?> CompletedAsync(string jobId, string workerId, string artifactLocation, string artifactKind, double? evalLoss, string summary)
+    public async Task<FineTuneJob?> CompletedAsync(string jobId, string workerId, CompletedTraining outcome)
     {
         var completed = await jobs.ReleaseAsync(jobId, workerId, j =>
         {
             j.Status = JobStatus.Completed;
             j.Progress = 100;
             j.FinishedAt = jobs.Now;
-            j.ArtifactLocation = artifactLocation;
-            j.ArtifactKind = artifactKind;
-            j.EvalLoss = evalLoss ?? j.EvalLoss;
+            j.ArtifactLocation = outcome.ArtifactLocation;
+            j.ArtifactKind = outcome.ArtifactKind;
+            j.EvalLoss = outcome.FinalEvalLoss ?? j.EvalLoss;
+            j.DeployedStep = outcome.DeployedStep;
+            j.DeployedEvalLoss = outcome.DeployedEvalLoss;
+            j.DeployedCheckpointId = outcome.DeployedCheckpointId;
+            j.StoppedEarly = outcome.StoppedEarly;
         }, CancellationToken.None);
         if (completed is null)
         {
             return null;
         }
 
-        await jobs.AddEventAsync(completed, "status", summary, e => e.Status = "completed", CancellationToken.None);
+        await jobs.AddEventAsync(completed, "status", outcome.Summary, e =>
+        {
+            e.Status = "completed";
+            e.Step = outcome.DeployedStep;
+            e.EvalLoss = outcome.DeployedEvalLoss;
+        }, CancellationToken.None);
         await AnnounceCompletionAsync(completed, CancellationToken.None);
         return completed;
     }
