@@ -58,13 +58,12 @@ public static class FactDataset
     /// automatic values on the job, eval loss at least halved, and the fine-tuned model (not the base) answering the
     /// fact to questions it never saw, at temperature 0. Returns the completed job.
     /// </summary>
-    public static async Task<JsonElement> TeachAndCheckAsync(FinetuneHost host, object? hyperparameters)
+    public static async Task<JsonElement> TeachAndCheckAsync(HttpClient client, object? hyperparameters)
     {
-        using var client = host.Client(await host.CreateWorkspaceKeyAsync($"fact-{Guid.NewGuid():N}"));
         var file = await client.UploadAsync(Jsonl());
         var body = hyperparameters is null
             ? (object)new { baseModel = "llmtune/tiny", dataset = file, trainingMethod = "sft" }
-            : new { baseModel = "llmtune/tiny", dataset = file, trainingMethod = "sft", hyperparameters };
+            : new { baseModel = "llmtune/tiny", dataset = $"llmtune://files/{file}", trainingMethod = "sft", hyperparameters, webhookUrl = "https://app.example.com/fine-tune-callback" };
         var created = await client.CreateJobAsync(body);
         var jobId = created.GetProperty("id").GetString()!;
         var asked = created.GetProperty("hyperparameters");

@@ -13,6 +13,7 @@ public sealed class OmittedHyperparametersTests(TrainingHostFixture fixture) : I
             Assert.Skip("models/llmtune-tiny.gguf has not been built yet.");
         }
 
-        await FactDataset.TeachAndCheckAsync(fixture.Host, hyperparameters: null);
+        using var client = fixture.Host.Client();
+        await FactDataset.TeachAndCheckAsync(client, hyperparameters: null);
     }
 }
