@@ -26,7 +26,7 @@ public static class FineTuneCommands
         var baseModel = new Option<string>("--base-model") { Description = "Model to fine-tune, e.g. llmtune/tiny.", Required = true };
         var file = new Option<FileInfo?>("--file") { Description = "A local JSONL dataset to upload (chat \"messages\" or prompt/completion lines)." };
         var dataset = new Option<string?>("--dataset") { Description = "A dataset the server reads itself instead: file_…, https://…, s3://… or gs://…." };
-        var epochs = new Option<int?>("--epochs") { Description = "hyperparameters.epochs (server default when omitted)." };
+        var epochs = new Option<int?>("--epochs") { Description = "hyperparameters.epochs (chosen by the server when omitted)." };
         var learningRate = new Option<double?>("--learning-rate") { Description = "hyperparameters.learningRate." };
         var batchSize = new Option<int?>("--batch-size") { Description = "hyperparameters.batchSize." };
         var adapter = new Option<string?>("--adapter") { Description = "lora (default) or full." };

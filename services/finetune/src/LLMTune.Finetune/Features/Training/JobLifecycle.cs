@@ -98,11 +98,11 @@ public sealed class JobLifecycle(JobStore jobs, IBus bus, TimeProvider time, ILo
             return null;
         }
 
+        // The deployed step's eval loss is in the message only: metrics on events are what was measured at that moment.
         await jobs.AddEventAsync(completed, "status", outcome.Summary, e =>
         {
             e.Status = "completed";
             e.Step = outcome.DeployedStep;
-            e.EvalLoss = outcome.DeployedEvalLoss;
         }, CancellationToken.None);
         await AnnounceCompletionAsync(completed, CancellationToken.None);
         return completed;
