@@ -59,5 +59,5 @@ public static class JobEndpoints
     }
 
     private static ApiException CheckpointNotFound(string checkpointId) =>
-        new(StatusCodes.Status404NotFound, "checkpoint_not_found", $"No checkpoint '{checkpointId}' for this job.");
+        ApiException.NotFound("checkpoint_not_found", $"No checkpoint '{checkpointId}' for this job.");
 }
