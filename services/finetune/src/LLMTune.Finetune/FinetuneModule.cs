@@ -57,12 +57,9 @@ public sealed class FinetuneModule : IServiceModule
         services.AddSingleton<ITrainingRunner, InProcessTrainingRunner>();
         services.AddHostedService<JobIndexes>();
 
-        var worker = builder.Configuration.GetSection($"{FinetuneOptions.Section}:Worker").Get<WorkerOptions>() ?? new WorkerOptions();
-        if (worker.Enabled)
-        {
-            services.AddSingleton<TrainingWorker>();
-            services.AddHostedService(sp => sp.GetRequiredService<TrainingWorker>());
-        }
+        // Always registered; it reads Finetune:Worker:Enabled from the validated options when it starts.
+        services.AddSingleton<TrainingWorker>();
+        services.AddHostedService(sp => sp.GetRequiredService<TrainingWorker>());
     }
 
     public void AddConsumers(IBusRegistrationConfigurator bus)

@@ -28,6 +28,12 @@ public sealed class TrainingWorker(
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var worker = options.Value.Worker;
+        if (!worker.Enabled)
+        {
+            logger.LogInformation("Fine-tune worker disabled (Finetune:Worker:Enabled=false): this process only serves the API");
+            return;
+        }
+
         using var slots = new SemaphoreSlim(worker.Concurrency, worker.Concurrency);
         var running = new List<Task>();
         logger.LogInformation("Fine-tune worker {WorkerId} started with {Concurrency} slot(s)", WorkerId, worker.Concurrency);
