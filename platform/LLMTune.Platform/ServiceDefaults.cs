@@ -71,7 +71,11 @@ public static class ServiceDefaults
         services.AddOptions<KestrelServerOptions>().Configure<IOptions<HttpLimitsOptions>>((k, limits) => k.Limits.MaxRequestBodySize = limits.Value.MaxRequestBodyBytes);
         services.AddOptions<HostOptions>().Configure<IOptions<HttpLimitsOptions>>((h, limits) => h.ShutdownTimeout = limits.Value.ShutdownTimeout);
 
-        services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new UtcSecondsDateTimeConverter()));
+        services.ConfigureHttpJsonOptions(o =>
+        {
+            o.SerializerOptions.Converters.Add(new UtcSecondsDateTimeConverter());
+            o.SerializerOptions.Converters.Add(new WellFormedJsonElementConverter());
+        });
         services.AddErrorShape();
         services.AddDocumentStore(builder.Configuration);
         services.AddLLMTuneBus(builder.Configuration, modules);

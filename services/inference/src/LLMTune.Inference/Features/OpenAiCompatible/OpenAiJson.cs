@@ -11,6 +11,7 @@ public static class OpenAiJson
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+        Converters = { new LLMTune.Platform.Http.WellFormedJsonElementConverter() },
     };
 
     public static IResult Result<T>(T value) => Results.Json(value, Options);
