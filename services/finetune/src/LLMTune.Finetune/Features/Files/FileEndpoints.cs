@@ -24,6 +24,9 @@ public sealed record FileView(string Id, string Object, long Bytes, DateTime Cre
 
 public sealed record FileDeletedView(string Id, string Object, bool Deleted);
 
+/// <summary>The multipart upload as the OpenAPI document describes it: a <c>file</c> part and <c>purpose=fine-tune</c>.</summary>
+public sealed record FileUploadForm(IFormFile File, string Purpose);
+
 /// <summary>Dataset uploads: multipart <c>file</c> + <c>purpose=fine-tune</c>, streamed into the artifact store.</summary>
 public static class FileEndpoints
 {
@@ -33,7 +36,8 @@ public static class FileEndpoints
     {
         var files = app.MapGroup("/v1/files").WithTags("Files");
 
-        files.MapPost("", UploadAsync).DisableAntiforgery();
+        // The body is streamed by hand (no form binding), so the document is told its shape.
+        files.MapPost("", UploadAsync).DisableAntiforgery().Accepts<FileUploadForm>("multipart/form-data");
 
         files.MapGet("", async (int? limit, string? cursor, ClaimsPrincipal user, FileStore store, CancellationToken ct) =>
         {
@@ -117,8 +121,9 @@ public static class FileEndpoints
             await artifacts.DeleteAsync(key, CancellationToken.None);
             throw TooLarge(limit);
         }
-        catch (IOException e) when (e is not FileNotFoundException)
+        catch (Exception e) when (e is IOException and not FileNotFoundException or InvalidDataException)
         {
+            // InvalidDataException: the multipart reader's verdict on malformed part headers (bad or overlong lines).
             await artifacts.DeleteAsync(key, CancellationToken.None);
             throw ApiException.Invalid("file", $"The multipart body could not be read: {e.Message}", "invalid_request");
         }
