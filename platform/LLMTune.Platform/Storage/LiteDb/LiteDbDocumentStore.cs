@@ -21,6 +21,7 @@ public sealed class LiteDbDocumentStore : IDocumentStore, IDisposable
 
     private readonly LiteDatabase _database;
     private readonly ConcurrentDictionary<(string, Type), object> _collections = new();
+    private readonly HashSet<Type> _mappedTypes = [];
     private readonly ConcurrentDictionary<(string Collection, string Field), TimeSpan> _expiries = new();
     private readonly TimeProvider _time;
     private readonly ITimer _sweepTimer;
@@ -69,7 +70,17 @@ public sealed class LiteDbDocumentStore : IDocumentStore, IDisposable
     public IDocumentCollection<T> Collection<T>(string name) where T : class, IDocument
     {
         MemberPaths.ValidateCollectionName(name);
-        return (IDocumentCollection<T>)_collections.GetOrAdd((name, typeof(T)), _ => new LiteDbDocumentCollection<T>(this, name));
+        if (_collections.TryGetValue((name, typeof(T)), out var existing))
+        {
+            return (IDocumentCollection<T>)existing;
+        }
+
+        // First use of this collection: its types' mappers are complete before anyone can query through it.
+        lock (_mappedTypes)
+        {
+            LiteDbMapperWarmUp.Prepare(Mapper, typeof(T), _mappedTypes);
+            return (IDocumentCollection<T>)_collections.GetOrAdd((name, typeof(T)), _ => new LiteDbDocumentCollection<T>(this, name));
+        }
     }
 
     public Task PingAsync(CancellationToken ct)
