@@ -77,7 +77,7 @@ public static class ChatCompletionsEndpoint
                 var joined = new StringBuilder();
                 foreach (var part in parts.EnumerateArray())
                 {
-                    if (part.ValueKind != JsonValueKind.Object || !part.TryGetProperty("type", out var type) || type.GetString() != "text"
+                    if (part.ValueKind != JsonValueKind.Object || !part.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String || type.GetString() != "text"
                         || !part.TryGetProperty("text", out var partText) || partText.ValueKind != JsonValueKind.String)
                     {
                         throw ApiException.Unsupported($"messages[{index}].content", "Only text content parts are supported by this server.");
