@@ -70,6 +70,9 @@ public sealed class BadRequestGenerator(
         ("mixed array", RawJson.Text("[null,1,\"a\",{},[]]")),
         ("array of strings", RawJson.Text("[\"a\",\"b\"]")),
         ("empty object", RawJson.Text("{}")),
+        // Objects inside arrays whose usual discriminating fields have the wrong types (content parts, messages, tools).
+        ("array of mistyped objects", RawJson.Text("[{\"type\":5,\"text\":{},\"role\":[],\"content\":5,\"name\":true,\"id\":null}]")),
+        ("array of text parts with mistyped text", RawJson.Text("[{\"type\":\"text\",\"text\":5}]")),
         ("$gt operator", RawJson.Text("{\"$gt\":\"\"}")),
         ("lone surrogate key", RawJson.Text("{\"\\ud800\":1}")),
         ("$where operator", RawJson.Text("{\"$where\":\"sleep(1000)\",\"$ne\":null}")),

@@ -18,6 +18,26 @@ public sealed class BadRequestRunner(Uri address, string apiKey, string operator
     /// <summary>Sends the case; the outcome's problem is null when the answer is acceptable, else says why not.</summary>
     public async Task<Outcome> SendAsync(BadRequestCase badCase)
     {
+        // A server that answers early (413 before the whole body is in) may reset the connection while the client is
+        // still uploading, losing the answer; a fresh try gets it. One that never answers fails every try.
+        HttpRequestException? lost = null;
+        for (var attempt = 0; attempt < 3; attempt++)
+        {
+            try
+            {
+                return await SendOnceAsync(badCase);
+            }
+            catch (HttpRequestException e)
+            {
+                lost = e;
+            }
+        }
+
+        return new Outcome(0, $"no answer: {lost!.Message}");
+    }
+
+    private async Task<Outcome> SendOnceAsync(BadRequestCase badCase)
+    {
         using var request = new HttpRequestMessage(new HttpMethod(badCase.Operation.Method), badCase.Path);
         // A connection of its own: a server that closes after an early answer (413, 401 before the body) leaves no
         // half-used connection for the next case to trip over.
@@ -46,22 +66,10 @@ public sealed class BadRequestRunner(Uri address, string apiKey, string operator
             request.Headers.TryAddWithoutValidation("Authorization", authorization);
         }
 
-        HttpResponseMessage response;
-        try
-        {
-            response = await _client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
-        }
-        catch (HttpRequestException e)
-        {
-            return new Outcome(0, $"no answer: {e.Message}");
-        }
-
-        using (response)
-        {
-            var body = await response.Content.ReadAsStringAsync();
-            var status = (int)response.StatusCode;
-            return new Outcome(status, Judge(badCase, response, status, body));
-        }
+        using var response = await _client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        var body = await response.Content.ReadAsStringAsync();
+        var status = (int)response.StatusCode;
+        return new Outcome(status, Judge(badCase, response, status, body));
     }
 
     private static string? Judge(BadRequestCase badCase, HttpResponseMessage response, int status, string body)
