@@ -438,7 +438,8 @@ public sealed class LoadedModel : IAsyncDisposable
 
     private int CheckContext(int promptTokens, int? maxTokens)
     {
-        if (promptTokens >= ContextLength || promptTokens + (maxTokens ?? 1) > ContextLength)
+        // In long: max_tokens near int.MaxValue must not wrap to a negative sum and slip past the check (then NoKvSlot).
+        if (promptTokens >= ContextLength || (long)promptTokens + (maxTokens ?? 1) > ContextLength)
         {
             throw new ContextLengthExceededException(promptTokens, maxTokens, ContextLength);
         }

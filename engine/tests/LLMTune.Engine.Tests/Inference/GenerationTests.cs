@@ -176,6 +176,10 @@ public sealed class GenerationTests
         Assert.Equal(31, tooMuch.MaxTokens);
         Assert.Contains("maxTokens 31", tooMuch.Message);
 
+        // The largest int: prompt + maxTokens must not wrap around and get admitted (it then ran out of KV cells).
+        var largest = Assert.Throws<ContextLengthExceededException>(() => host.Model.Generate(new GenerationRequest { Prompt = "short", MaxTokens = int.MaxValue }));
+        Assert.Equal(int.MaxValue, largest.MaxTokens);
+
         // Without maxTokens the completion may use the rest of the context.
         var rest = await host.Model.CompleteAsync(new GenerationRequest { Prompt = "short", Temperature = 0, Stop = ["\u0000never"] }, Ct);
         Assert.True(rest.FinishReason == FinishReason.Stop || rest.PromptTokens + rest.CompletionTokens == 32);
