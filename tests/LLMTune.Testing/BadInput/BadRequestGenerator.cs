@@ -54,6 +54,8 @@ public sealed class BadRequestGenerator(
         ("-2^63-1", RawJson.Text("-9223372036854775809")),
         ("2^64", RawJson.Text("18446744073709551616")),
         ("2^31", RawJson.Text("2147483648")),
+        ("2^31-1", RawJson.Text("2147483647")),
+        ("a million", RawJson.Text("1000000")),
         ("empty string", RawJson.String("")),
         ("huge string", RawJson.String(new string('a', 200_000))),
         ("NUL", RawJson.String("\\u0000")),

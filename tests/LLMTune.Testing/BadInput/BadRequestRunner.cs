@@ -120,7 +120,8 @@ public sealed class BadRequestRunner(Uri address, string apiKey, string operator
         try
         {
             using var document = JsonDocument.Parse(body);
-            if (!document.RootElement.TryGetProperty("error", out error) || error.ValueKind != JsonValueKind.Object)
+            if (document.RootElement.ValueKind != JsonValueKind.Object || !document.RootElement.TryGetProperty("error", out error)
+                || error.ValueKind != JsonValueKind.Object)
             {
                 return "no error object";
             }
