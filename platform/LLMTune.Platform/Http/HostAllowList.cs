@@ -38,6 +38,18 @@ public sealed class HostAllowList
 
     public bool AllowsHost(string host) => _hosts.Contains(host.Trim('[', ']'));
 
+    /// <summary>Whether the host itself is on the list: by name, or as an address inside a listed address or range.</summary>
+    public bool Lists(string host)
+    {
+        if (AllowsHost(host))
+        {
+            return true;
+        }
+
+        return IPAddress.TryParse(host.Trim('[', ']'), out var address)
+            && _networks.Any(n => n.Contains(address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address));
+    }
+
     /// <summary>Whether a connection to <paramref name="address"/> (reached through <paramref name="host"/>) is permitted.</summary>
     public bool Allows(string host, IPAddress address)
     {
