@@ -54,12 +54,17 @@ public static class GuardedConnection
             throw last ?? new SocketException((int)SocketError.HostNotFound);
         };
 
-    /// <summary>An address literal as itself, otherwise the DNS answer.</summary>
+    /// <summary>An address literal as itself, <c>localhost</c> names as loopback (RFC 6761, whatever DNS says), otherwise the DNS answer.</summary>
     public static async Task<IPAddress[]> ResolveAsync(string host, CancellationToken ct)
     {
         if (IPAddress.TryParse(host.Trim('[', ']'), out var literal))
         {
             return [literal];
+        }
+
+        if (host.Equals("localhost", StringComparison.OrdinalIgnoreCase) || host.EndsWith(".localhost", StringComparison.OrdinalIgnoreCase))
+        {
+            return [IPAddress.Loopback, IPAddress.IPv6Loopback];
         }
 
         var addresses = await Dns.GetHostAddressesAsync(host, ct).ConfigureAwait(false);
