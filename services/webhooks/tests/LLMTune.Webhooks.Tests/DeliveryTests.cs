@@ -163,20 +163,21 @@ public sealed class DeliveryTests
         receiver.Then(Enumerable.Repeat(new Reply(500), 200).ToArray());
         var (endpointId, _, workspace) = await host.CreateEndpointAsync(receiver.Url());
 
-        for (var day = 0; day <= 5; day++)
+        using var client = host.Client();
+        for (var day = 0; day < 5; day++)
         {
             var batch = Batch(workspace, clock.GetUtcNow());
             await host.PublishAsync(batch);
             var id = DeliveryId(WebhookEvent.BatchCompleted, batch.BatchId, endpointId);
             await host.WaitForDeliveryAsync(id, d => d.GetProperty("attemptCount").GetInt32() >= 1, $"day {day}'s attempt");
-            if (day < 5)
-            {
-                clock.Advance(TimeSpan.FromDays(1));
-            }
+            Assert.True((await (await client.GetAsync($"/v1/webhooks/endpoints/{endpointId}")).Json()).GetProperty("enabled").GetBoolean(), $"disabled too early, on day {day}");
+            clock.Advance(TimeSpan.FromDays(1));
         }
 
-        using var client = host.Client();
-        var endpoint = await (await client.GetAsync($"/v1/webhooks/endpoints/{endpointId}")).Json();
+        // Day 5: the next failed attempt (a retry due now, or a new event) disables it.
+        await host.PublishAsync(Batch(workspace, clock.GetUtcNow()));
+        var endpoint = await Eventually.Get<JsonElement?>(async () => await (await client.GetAsync($"/v1/webhooks/endpoints/{endpointId}")).Json(),
+            e => e is { } x && !x.GetProperty("enabled").GetBoolean(), TimeSpan.FromSeconds(30), "the endpoint to be disabled") ?? default;
         Assert.False(endpoint.GetProperty("enabled").GetBoolean(), endpoint.ToString());
         Assert.Contains("5 days", endpoint.GetProperty("disabledReason").GetString(), StringComparison.Ordinal);
     }

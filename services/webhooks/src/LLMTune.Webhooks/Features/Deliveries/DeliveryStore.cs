@@ -19,6 +19,9 @@ public sealed class DeliveryStore(IDocumentStore store, TimeProvider time)
         await _deliveries.EnsureIndexAsync(d => d.EndpointId, ct: ct);
     }
 
+    /// <summary>Finished deliveries sort after every due time, so claiming walks only the pending part of the index.</summary>
+    public static readonly DateTime Never = new(9999, 12, 31, 0, 0, 0, DateTimeKind.Utc);
+
     /// <summary>The delivery of one event to one destination always has the same id.</summary>
     public static string IdFor(string eventId, string destination) =>
         "whd_" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"{eventId}|{destination}")))[..32];
@@ -45,13 +48,15 @@ public sealed class DeliveryStore(IDocumentStore store, TimeProvider time)
     {
         var now = time.GetUtcNow().UtcDateTime;
         return _deliveries.FindOneAndUpdateAsync(
-            d => d.Status == DeliveryStatus.Pending && d.NextAttemptAt <= now,
+            // Only the indexed field: finished deliveries are due at Never, so this matches pending due ones alone,
+            // and LiteDB walks the index instead of scanning every delivery.
+            d => d.NextAttemptAt <= now,
             d =>
             {
                 d.NextAttemptAt = now + lease;
                 d.LeaseOwner = workerId;
             },
-            FindOptions<WebhookDelivery>.OrderBy(d => d.NextAttemptAt).ThenBy(d => d.EventAt),
+            FindOptions<WebhookDelivery>.OrderBy(d => d.NextAttemptAt), // one key, so the store walks the index instead of sorting
             ct);
     }
 

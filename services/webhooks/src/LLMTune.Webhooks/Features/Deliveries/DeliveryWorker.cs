@@ -212,6 +212,7 @@ public sealed class DeliveryWorker(
         d.Status = status;
         d.LastError = error;
         d.LeaseOwner = null;
+        d.NextAttemptAt = DeliveryStore.Never;
         d.CompletedAt = time.GetUtcNow().UtcDateTime;
         if (!await deliveries.SaveAsync(d, ct))
         {

@@ -37,7 +37,7 @@ public sealed class WebhookDelivery : IDocument
 
     public DeliveryStatus Status { get; set; }
 
-    /// <summary>When the next attempt is due; while an attempt runs, when its lease expires.</summary>
+    /// <summary>When the next attempt is due; while an attempt runs, when its lease expires; once finished, <see cref="DeliveryStore.Never"/>.</summary>
     public DateTime NextAttemptAt { get; set; }
     public string? LeaseOwner { get; set; }
 
