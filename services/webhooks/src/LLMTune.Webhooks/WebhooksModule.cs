@@ -1,7 +1,6 @@
 using LLMTune.Platform.Modules;
 using MassTransit;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
@@ -15,6 +14,8 @@ namespace LLMTune.Webhooks;
 public sealed class WebhooksModule : IServiceModule
 {
     public string Name => "webhooks";
+
+    public IReadOnlyList<ServiceRoute> Routes => [new("/v1/webhooks/{**rest}")];
 
     public void AddServices(WebApplicationBuilder builder, HostTopology topology)
     {
@@ -32,12 +33,9 @@ public sealed class WebhooksModule : IServiceModule
         services.AddSingleton<WebhookSender>();
         services.AddHostedService<WebhooksStartup>();
 
-        var delivery = builder.Configuration.GetSection($"{WebhooksOptions.Section}:Delivery").Get<DeliveryOptions>() ?? new DeliveryOptions();
-        if (delivery.Enabled)
-        {
-            services.AddSingleton<DeliveryWorker>();
-            services.AddHostedService(sp => sp.GetRequiredService<DeliveryWorker>());
-        }
+        // Always registered; it reads Webhooks:Delivery:Enabled from the validated options when it starts.
+        services.AddSingleton<DeliveryWorker>();
+        services.AddHostedService(sp => sp.GetRequiredService<DeliveryWorker>());
     }
 
     public void AddConsumers(IBusRegistrationConfigurator bus)

@@ -30,6 +30,12 @@ public sealed class DeliveryWorker(
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var settings = Settings;
+        if (!settings.Enabled)
+        {
+            logger.LogInformation("Webhook delivery is off in this process (Webhooks:Delivery:Enabled)");
+            return;
+        }
+
         using var slots = new SemaphoreSlim(settings.Concurrency, settings.Concurrency);
         try
         {
