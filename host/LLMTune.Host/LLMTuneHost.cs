@@ -3,6 +3,7 @@ using LLMTune.Gateway;
 using LLMTune.Inference;
 using LLMTune.Platform;
 using LLMTune.Platform.Modules;
+using LLMTune.Webhooks;
 using Microsoft.Extensions.Configuration.Memory;
 
 namespace LLMTune.Host;
@@ -11,7 +12,7 @@ namespace LLMTune.Host;
 public static class LLMTuneHost
 {
     /// <summary>Every module this binary carries, in start-up order.</summary>
-    public static IReadOnlyList<IServiceModule> Modules() => [new GatewayModule(), new InferenceModule(), new FinetuneModule()];
+    public static IReadOnlyList<IServiceModule> Modules() => [new GatewayModule(), new InferenceModule(), new FinetuneModule(), new WebhooksModule()];
 
     public static WebApplication Build(string[] args, string? target, Action<WebApplicationBuilder>? configure = null)
     {

@@ -42,6 +42,7 @@ public sealed class TestHost : IAsyncDisposable
             $"--Artifacts:LocalPath={Path.Combine(data, "artifacts")}",
             $"--Artifacts:S3:CachePath={Path.Combine(data, "artifact-cache")}",
             $"--Finetune:WorkPath={Path.Combine(data, "finetune-work")}",
+            $"--Webhooks:EncryptionKeyFile={Path.Combine(data, "webhooks-encryption-key")}",
             "--Serilog:MinimumLevel:Default=Warning",
         };
         args.AddRange((settings ?? new Dictionary<string, string?>()).Select(kv => $"--{kv.Key}={kv.Value}"));

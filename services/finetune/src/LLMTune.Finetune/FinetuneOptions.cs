@@ -2,6 +2,7 @@ using System.ComponentModel.DataAnnotations;
 using LLMTune.Engine.TinyModel;
 using LLMTune.Engine.Training;
 using LLMTune.Platform.Artifacts;
+using LLMTune.Platform.Http;
 using Microsoft.Extensions.Options;
 
 namespace LLMTune.Finetune;

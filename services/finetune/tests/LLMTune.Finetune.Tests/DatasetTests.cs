@@ -2,6 +2,7 @@ using System.Net;
 using System.Text;
 using LLMTune.Finetune.Features.Datasets;
 using LLMTune.Finetune.Tests.Support;
+using LLMTune.Platform.Http;
 
 namespace LLMTune.Finetune.Tests;
 

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using LLMTune.Platform.Artifacts;
+using LLMTune.Platform.Http;
 using Microsoft.Extensions.Options;
 
 namespace LLMTune.Finetune.Features.Datasets;
@@ -89,9 +90,9 @@ public sealed class SafeHttpDownloader(IOptions<FinetuneOptions> options)
         {
             throw new DatasetException(DatasetException.Unavailable, $"Downloading the dataset took longer than {settings.Timeout.TotalSeconds:0} s.");
         }
-        catch (HttpRequestException e) when (e.InnerException is DatasetException refused)
+        catch (HttpRequestException e) when (GuardedConnection.RefusalIn(e) is { } refused)
         {
-            throw refused;
+            throw NotAllowed(refused);
         }
         catch (HttpRequestException e)
         {
@@ -109,29 +110,7 @@ public sealed class SafeHttpDownloader(IOptions<FinetuneOptions> options)
             UseCookies = false,
             AutomaticDecompression = DecompressionMethods.All,
             ConnectTimeout = TimeSpan.FromSeconds(15),
-            ConnectCallback = async (context, ct) =>
-            {
-                var host = context.DnsEndPoint.Host;
-                var addresses = await ResolveAsync(host, ct).ConfigureAwait(false);
-                Refuse(host, addresses, allow);
-                SocketException? last = null;
-                foreach (var address in addresses)
-                {
-                    var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-                    try
-                    {
-                        await socket.ConnectAsync(new IPEndPoint(address, context.DnsEndPoint.Port), ct).ConfigureAwait(false);
-                        return new NetworkStream(socket, ownsSocket: true);
-                    }
-                    catch (SocketException e)
-                    {
-                        last = e;
-                        socket.Dispose();
-                    }
-                }
-
-                throw last ?? new SocketException((int)SocketError.HostNotFound);
-            },
+            ConnectCallback = GuardedConnection.ConnectCallback(allow),
         };
         if (trusted is not null)
         {
@@ -177,26 +156,23 @@ public sealed class SafeHttpDownloader(IOptions<FinetuneOptions> options)
         return roots;
     }
 
-    private static async Task<IPAddress[]> ResolveAsync(string host, CancellationToken ct)
-    {
-        if (IPAddress.TryParse(host.Trim('[', ']'), out var literal))
-        {
-            return [literal];
-        }
-
-        var addresses = await Dns.GetHostAddressesAsync(host, ct).ConfigureAwait(false);
-        return addresses.Length > 0 ? addresses : throw new SocketException((int)SocketError.HostNotFound);
-    }
+    private static Task<IPAddress[]> ResolveAsync(string host, CancellationToken ct) => GuardedConnection.ResolveAsync(host, ct);
 
     private static void Refuse(string host, IPAddress[] addresses, HostAllowList allow)
     {
-        // Every address must pass: a name that resolves to one public and one internal address is refused.
-        if (addresses.FirstOrDefault(a => !allow.Allows(host, a)) is { } refused)
+        try
         {
-            throw new DatasetException(DatasetException.NotAllowed,
-                $"The dataset host '{host}' resolves to {refused}, a loopback, private, link-local or metadata address; such hosts must be allow-listed (Finetune:RemoteDatasets:AllowedHosts).");
+            GuardedConnection.EnsureAllowed(host, addresses, allow);
+        }
+        catch (DestinationRefusedException refused)
+        {
+            throw NotAllowed(refused);
         }
     }
+
+    private static DatasetException NotAllowed(DestinationRefusedException refused) =>
+        new(DatasetException.NotAllowed,
+            $"The dataset host '{refused.Host}' resolves to {refused.Address}, a loopback, private, link-local or metadata address; such hosts must be allow-listed (Finetune:RemoteDatasets:AllowedHosts).");
 
     private static bool IsRedirect(HttpStatusCode status) =>
         status is HttpStatusCode.MovedPermanently or HttpStatusCode.Found or HttpStatusCode.SeeOther

@@ -30,7 +30,7 @@ public sealed class DeployTrainedModelConsumer(DeploymentService deployments, Ti
         }
 
         await context.Publish(new ModelDeployed(
-            record.WorkspaceId, training.JobId, time.GetUtcNow(), record.Id, record.BaseModel, record.JobId));
+            record.WorkspaceId, training.JobId, time.GetUtcNow(), record.Id, record.BaseModel, record.JobId, training.WebhookUrl));
         await deployments.MarkAnnouncedAsync(record, context.CancellationToken);
     }
 }

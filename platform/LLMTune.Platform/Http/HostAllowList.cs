@@ -1,11 +1,12 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace LLMTune.Finetune;
+namespace LLMTune.Platform.Http;
 
 /// <summary>
-/// Which addresses a remote dataset may come from. Public addresses always; loopback, private, link-local,
-/// shared (CGNAT), multicast and cloud metadata addresses only when the host or address is allow-listed.
+/// Which addresses an outbound request (a remote dataset, a webhook) may connect to. Public addresses always; loopback,
+/// private, link-local, shared (CGNAT), multicast, reserved, documentation and cloud metadata addresses only when the
+/// host or address is allow-listed. Used with <see cref="GuardedConnection"/>, which checks the address actually connected to.
 /// </summary>
 public sealed class HostAllowList
 {
@@ -37,6 +38,18 @@ public sealed class HostAllowList
 
     public bool AllowsHost(string host) => _hosts.Contains(host.Trim('[', ']'));
 
+    /// <summary>Whether the host itself is on the list: by name, or as an address inside a listed address or range.</summary>
+    public bool Lists(string host)
+    {
+        if (AllowsHost(host))
+        {
+            return true;
+        }
+
+        return IPAddress.TryParse(host.Trim('[', ']'), out var address)
+            && _networks.Any(n => n.Contains(address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address));
+    }
+
     /// <summary>Whether a connection to <paramref name="address"/> (reached through <paramref name="host"/>) is permitted.</summary>
     public bool Allows(string host, IPAddress address)
     {
@@ -58,8 +71,12 @@ public sealed class HostAllowList
         IPNetwork.Parse("169.254.0.0/16"),   // link-local, includes the 169.254.169.254 metadata service
         IPNetwork.Parse("172.16.0.0/12"),    // private
         IPNetwork.Parse("192.0.0.0/24"),     // IETF protocol assignments
+        IPNetwork.Parse("192.0.2.0/24"),     // documentation (TEST-NET-1)
+        IPNetwork.Parse("192.88.99.0/24"),   // 6to4 relay anycast
         IPNetwork.Parse("192.168.0.0/16"),   // private
         IPNetwork.Parse("198.18.0.0/15"),    // benchmarking
+        IPNetwork.Parse("198.51.100.0/24"),  // documentation (TEST-NET-2)
+        IPNetwork.Parse("203.0.113.0/24"),   // documentation (TEST-NET-3)
         IPNetwork.Parse("224.0.0.0/4"),      // multicast
         IPNetwork.Parse("240.0.0.0/4"),      // reserved and broadcast
         IPNetwork.Parse("168.63.129.16/32"), // Azure's platform metadata address
@@ -69,11 +86,15 @@ public sealed class HostAllowList
     [
         IPNetwork.Parse("::/128"),           // unspecified
         IPNetwork.Parse("::1/128"),          // loopback
+        IPNetwork.Parse("::/96"),            // IPv4-compatible (deprecated) embeds arbitrary IPv4
         IPNetwork.Parse("fc00::/7"),         // unique local, includes AWS's fd00:ec2::254 metadata address
         IPNetwork.Parse("fe80::/10"),        // link-local
         IPNetwork.Parse("ff00::/8"),         // multicast
         IPNetwork.Parse("64:ff9b::/96"),     // NAT64 can reach internal IPv4
         IPNetwork.Parse("2002::/16"),        // 6to4 embeds arbitrary IPv4
+        IPNetwork.Parse("2001::/32"),        // Teredo embeds arbitrary IPv4
+        IPNetwork.Parse("2001:db8::/32"),    // documentation
+        IPNetwork.Parse("100::/64"),         // discard-only
     ];
 
     /// <summary>True for every address that is not plainly public.</summary>
