@@ -30,10 +30,6 @@ public sealed class PlanLimits
     [Range(typeof(decimal), "0", "1000")]
     public decimal PricePerRequestUsd { get; set; }
 
-    /// <summary>Charged per token of a fine-tune's training set, per epoch (from <c>TrainingCompleted</c>).</summary>
-    [Range(typeof(decimal), "0", "1000")]
-    public decimal PricePerTrainedTokenUsd { get; set; }
-
     /// <summary>Requests need a positive balance (402 <c>insufficient_credits</c> otherwise).</summary>
     public bool Prepaid { get; set; }
 
