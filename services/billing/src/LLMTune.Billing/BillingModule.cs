@@ -15,6 +15,8 @@ public sealed class BillingModule : IServiceModule
 {
     public string Name => "billing";
 
+    public IReadOnlyList<ServiceRoute> Routes => [new("/v1/billing"), new("/v1/usage")];
+
     public void AddServices(WebApplicationBuilder builder, HostTopology topology) => builder.Services.AddBillingCore();
 
     public void AddConsumers(IBusRegistrationConfigurator bus) =>
