@@ -79,7 +79,11 @@ async Task<Result> Measure(HttpClient client, string path, TimeSpan duration)
         {
             var start = Stopwatch.GetTimestamp();
             using var response = await client.GetAsync(path);
-            response.EnsureSuccessStatusCode();
+            if (!response.IsSuccessStatusCode)
+            {
+                throw new InvalidOperationException($"{path}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+            }
+
             await response.Content.ReadAsByteArrayAsync();
             mine.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
         }
