@@ -1,3 +1,4 @@
+using LLMTune.Billing;
 using LLMTune.Finetune;
 using LLMTune.Gateway;
 using LLMTune.Inference;
@@ -12,7 +13,9 @@ namespace LLMTune.Host;
 public static class LLMTuneHost
 {
     /// <summary>Every module this binary carries, in start-up order.</summary>
-    public static IReadOnlyList<IServiceModule> Modules() => [new GatewayModule(), new InferenceModule(), new FinetuneModule(), new WebhooksModule()];
+    /// <remarks>Billing's admission runs in the gateway process (its target is <c>gateway</c>), right after the gateway.</remarks>
+    public static IReadOnlyList<IServiceModule> Modules() =>
+        [new GatewayModule(), new BillingAdmissionModule(), new InferenceModule(), new FinetuneModule(), new WebhooksModule(), new BillingModule()];
 
     public static WebApplication Build(string[] args, string? target, Action<WebApplicationBuilder>? configure = null)
     {

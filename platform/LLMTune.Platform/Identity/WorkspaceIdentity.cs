@@ -86,3 +86,9 @@ public sealed class InternalIdentityHandler(
         ApiErrors.WriteAsync(Context, StatusCodes.Status401Unauthorized, "unauthenticated",
             "This service only accepts requests forwarded by the LLMTune gateway.");
 }
+
+/// <summary>The authorization policy of operator endpoints (<c>/admin</c>); the gateway registers it with its operator token scheme.</summary>
+public static class OperatorPolicy
+{
+    public const string Name = "Operator";
+}

@@ -10,7 +10,7 @@ public sealed record HostTopology(IReadOnlyList<string> Targets, bool IsAllInOne
     /// <summary>Parses "all" or a comma list such as "gateway,inference" against the known module names.</summary>
     public static HostTopology Parse(string? target, IEnumerable<string> knownModules)
     {
-        var known = knownModules.ToList();
+        var known = knownModules.Distinct(StringComparer.OrdinalIgnoreCase).ToList();
         var requested = (target ?? All).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         if (requested.Length == 0 || requested.Any(t => t.Equals(All, StringComparison.OrdinalIgnoreCase)))
         {

@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using LLMTune.Platform.Errors;
+using LLMTune.Platform.Identity;
 
 namespace LLMTune.Gateway.Admin;
 
@@ -28,7 +29,7 @@ public sealed class OperatorAuthenticationHandler(
     : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
     public const string SchemeName = "Operator";
-    public const string Policy = "Operator";
+    public const string Policy = OperatorPolicy.Name;
 
     protected override Task<AuthenticateResult> HandleAuthenticateAsync()
     {

@@ -29,7 +29,8 @@ public sealed class InitialWorkspace(
             return;
         }
 
-        var created = await workspaces.CreateAsync("default", Plans.Sandbox, ct);
+        // The owner's own workspace on a one-machine install: Scale, so the Sandbox quota does not cap it (an operator can change it).
+        var created = await workspaces.CreateAsync("default", Plans.Scale, ct);
         var file = Path.GetFullPath(options.Value.KeyFile);
         Directory.CreateDirectory(Path.GetDirectoryName(file)!);
         await File.WriteAllTextAsync(file, created.Secret + Environment.NewLine, ct);

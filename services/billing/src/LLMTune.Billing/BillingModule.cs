@@ -1,0 +1,26 @@
+using Microsoft.AspNetCore.Builder;
+using LLMTune.Billing.Features.Charging;
+using LLMTune.Billing.Features.Usage;
+using LLMTune.Platform.Modules;
+using MassTransit;
+
+namespace LLMTune.Billing;
+
+/// <summary>
+/// Plans, balances and usage: charges every finished inference request once (from <c>InferenceCompleted</c>), keeps
+/// daily roll-ups and answers <c>GET /v1/billing</c> and <c>GET /v1/usage</c>. Enforcement runs in the gateway process
+/// (<see cref="BillingAdmissionModule"/>) on the same counters and balances.
+/// </summary>
+public sealed class BillingModule : IServiceModule
+{
+    public string Name => "billing";
+
+    public IReadOnlyList<ServiceRoute> Routes => [new("/v1/billing"), new("/v1/usage")];
+
+    public void AddServices(WebApplicationBuilder builder, HostTopology topology) => builder.Services.AddBillingCore();
+
+    public void AddConsumers(IBusRegistrationConfigurator bus) =>
+        bus.AddConsumer<InferenceCompletedConsumer, InferenceCompletedConsumerDefinition>();
+
+    public void MapEndpoints(WebApplication app, HostTopology topology) => app.MapBillingEndpoints();
+}
