@@ -1,3 +1,4 @@
+using LLMTune.Batch;
 using LLMTune.Finetune;
 using LLMTune.Gateway;
 using LLMTune.Inference;
@@ -12,7 +13,7 @@ namespace LLMTune.Host;
 public static class LLMTuneHost
 {
     /// <summary>Every module this binary carries, in start-up order.</summary>
-    public static IReadOnlyList<IServiceModule> Modules() => [new GatewayModule(), new InferenceModule(), new FinetuneModule(), new WebhooksModule()];
+    public static IReadOnlyList<IServiceModule> Modules() => [new GatewayModule(), new InferenceModule(), new FinetuneModule(), new WebhooksModule(), new BatchModule()];
 
     public static WebApplication Build(string[] args, string? target, Action<WebApplicationBuilder>? configure = null)
     {
