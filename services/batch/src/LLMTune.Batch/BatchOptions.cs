@@ -21,6 +21,13 @@ public sealed class BatchOptions
     [Range(1, 100)]
     public int MaxAttempts { get; set; } = 5;
 
+    /// <summary>
+    /// Items of one batch requested and not yet answered at a time: batches interleave instead of queueing behind the
+    /// biggest, items do not wait in the queue past their result timeout, and a cancel stops all but these.
+    /// </summary>
+    [Range(1, 1000)]
+    public int MaxInFlightPerBatch { get; set; } = 8;
+
     /// <summary>How often unfinished batches are re-checked (counts, completion, unsent announcements) after a crash.</summary>
     public TimeSpan SweepInterval { get; set; } = TimeSpan.FromMinutes(1);
 

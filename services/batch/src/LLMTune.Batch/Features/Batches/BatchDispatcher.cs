@@ -66,14 +66,32 @@ public sealed class BatchDispatcher(
 
     public async Task DispatchDueAsync(CancellationToken ct)
     {
-        var started = new HashSet<string>(StringComparer.Ordinal);
-        while (await store.ClaimDueAsync(options.Value.ResultTimeout, options.Value.MaxAttempts, ct) is { } item)
+        var settings = options.Value;
+        var due = await store.DueAsync(settings.MaxAttempts, 500, ct);
+        foreach (var batch in due.GroupBy(i => i.BatchId))
         {
-            // Claimed first: if the publish fails, the item is simply requested again when it falls due.
-            await events.RequestItemAsync(item, ct);
-            if (started.Add(item.BatchId))
+            var room = settings.MaxInFlightPerBatch - (int)await store.InFlightAsync(batch.Key, ct);
+            var requested = 0;
+            foreach (var candidate in batch.OrderBy(i => i.Index))
             {
-                await store.MarkProcessingAsync(item.BatchId, ct);
+                if (requested >= room)
+                {
+                    break;
+                }
+
+                if (await store.ClaimAsync(candidate.Id, settings.ResultTimeout, settings.MaxAttempts, ct) is not { } item)
+                {
+                    continue; // another replica took it, or it was cancelled
+                }
+
+                // Claimed first: if the publish fails, the item is simply requested again when it falls due.
+                await events.RequestItemAsync(item, ct);
+                requested++;
+            }
+
+            if (requested > 0)
+            {
+                await store.MarkProcessingAsync(batch.Key, ct);
             }
         }
 

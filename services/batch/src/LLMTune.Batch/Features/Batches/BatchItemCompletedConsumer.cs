@@ -4,9 +4,13 @@ using MassTransit;
 namespace LLMTune.Batch.Features.Batches;
 
 /// <summary>Records an item's result from the inference service (idempotent: a repeat changes nothing).</summary>
-public sealed class BatchItemCompletedConsumer(BatchProgress progress) : IConsumer<BatchItemCompleted>
+public sealed class BatchItemCompletedConsumer(BatchProgress progress, BatchDispatcher dispatcher) : IConsumer<BatchItemCompleted>
 {
-    public Task Consume(ConsumeContext<BatchItemCompleted> context) => progress.RecordAsync(context.Message, context.CancellationToken);
+    public async Task Consume(ConsumeContext<BatchItemCompleted> context)
+    {
+        await progress.RecordAsync(context.Message, context.CancellationToken);
+        dispatcher.Wake(); // room for the batch's next item
+    }
 }
 
 public sealed class BatchItemCompletedConsumerDefinition : ConsumerDefinition<BatchItemCompletedConsumer>

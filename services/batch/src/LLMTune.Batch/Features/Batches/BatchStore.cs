@@ -46,19 +46,35 @@ public sealed class BatchStore(IDocumentStore store, TimeProvider time)
 
     public Task<BatchItem?> GetItemAsync(string itemKey, CancellationToken ct) => _items.GetAsync(itemKey, ct);
 
-    /// <summary>Takes the next pending item that is due (new, or requested before without a result) and sets when it is due again.</summary>
-    public Task<BatchItem?> ClaimDueAsync(TimeSpan resultTimeout, int maxAttempts, CancellationToken ct)
+    /// <summary>Pending items that are due (new, or requested before without a result), oldest due first.</summary>
+    public Task<IReadOnlyList<BatchItem>> DueAsync(int maxAttempts, int limit, CancellationToken ct)
+    {
+        var now = Now;
+        return _items.FindAsync(
+            i => i.Status == BatchItemStatus.Pending && i.DueAt <= now && i.Attempts < maxAttempts,
+            FindOptions<BatchItem>.OrderBy(i => i.DueAt).ThenBy(i => i.Id).Take(limit),
+            ct);
+    }
+
+    /// <summary>Items of the batch requested and still waiting for their result.</summary>
+    public Task<long> InFlightAsync(string batchId, CancellationToken ct)
+    {
+        var now = Now;
+        return _items.CountAsync(i => i.BatchId == batchId && i.Status == BatchItemStatus.Pending && i.Attempts > 0 && i.DueAt > now, ct);
+    }
+
+    /// <summary>Takes a due item (one conditional write, so one replica gets it) and sets when it is due again.</summary>
+    public Task<BatchItem?> ClaimAsync(string itemKey, TimeSpan resultTimeout, int maxAttempts, CancellationToken ct)
     {
         var now = Now;
         return _items.FindOneAndUpdateAsync(
-            i => i.Status == BatchItemStatus.Pending && i.DueAt <= now && i.Attempts < maxAttempts,
+            i => i.Id == itemKey && i.Status == BatchItemStatus.Pending && i.DueAt <= now && i.Attempts < maxAttempts,
             i =>
             {
                 i.Attempts++;
                 i.DueAt = now + resultTimeout;
             },
-            FindOptions<BatchItem>.OrderBy(i => i.DueAt),
-            ct);
+            null, ct);
     }
 
     /// <summary>Pending items requested as often as allowed whose last result timeout has passed.</summary>
