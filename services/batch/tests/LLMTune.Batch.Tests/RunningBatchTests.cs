@@ -30,7 +30,7 @@ public sealed class RunningBatchTests : IAsyncLifetime
         Assert.InRange(running.GetProperty("progress").GetDouble(), 0.1, 99.9);
         Assert.Equal(System.Text.Json.JsonValueKind.Null, JsonValueKindOf(running, "completedAt"));
         var early = running.GetProperty("results").EnumerateArray().First();
-        Assert.Equal("req-1", early.GetProperty("id").GetString());
+        Assert.StartsWith("req-", early.GetProperty("id").GetString());
         Assert.Equal(48, early.GetProperty("tokens").GetInt32());
 
         var cancelled = await (await client.PostAsync($"/v1/batch/{batchId}/cancel", null)).Json();
