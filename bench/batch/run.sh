@@ -25,7 +25,7 @@ sequential=$(echo "$(date +%s.%N) - $start" | bc)
 requests=$(for i in $(seq 1 "$COUNT"); do printf '{"id":"r%d","prompt":"%s","maxTokens":%d,"temperature":0}\n' "$i" "$(prompt "$i")" "$MAX_TOKENS"; done | paste -sd, -)
 start=$(date +%s.%N)
 BATCH=$(curl -sf "${AUTH[@]}" "$URL/v1/batch/inference" -d "{\"modelId\":\"$MODEL\",\"requests\":[$requests]}" | sed -n 's/.*"batchId":"\([^"]*\)".*/\1/p')
-until curl -sf "${AUTH[@]}" "$URL/v1/batch/$BATCH" | grep -q '"status":"completed'; do sleep 0.05; done
+until curl -sf "${AUTH[@]}" "$URL/v1/batch/$BATCH" | grep -q '"status":"completed'; do sleep 0.25; done
 batched=$(echo "$(date +%s.%N) - $start" | bc)
 printf 'model=%s count=%s maxTokens=%s batchConcurrency=%s sequential=%.2fs batch=%.2fs ratio=%.2fx\n' \
   "$MODEL" "$COUNT" "$MAX_TOKENS" "$BATCH_CONCURRENCY" "$sequential" "$batched" "$(echo "$sequential / $batched" | bc -l)"
