@@ -1,3 +1,4 @@
+using LLMTune.Batch;
 using LLMTune.Billing;
 using LLMTune.Finetune;
 using LLMTune.Gateway;
@@ -15,7 +16,7 @@ public static class LLMTuneHost
     /// <summary>Every module this binary carries, in start-up order.</summary>
     /// <remarks>Billing's admission runs in the gateway process (its target is <c>gateway</c>), right after the gateway.</remarks>
     public static IReadOnlyList<IServiceModule> Modules() =>
-        [new GatewayModule(), new BillingAdmissionModule(), new InferenceModule(), new FinetuneModule(), new WebhooksModule(), new BillingModule()];
+        [new GatewayModule(), new BillingAdmissionModule(), new InferenceModule(), new FinetuneModule(), new WebhooksModule(), new BillingModule(), new BatchModule()];
 
     public static WebApplication Build(string[] args, string? target, Action<WebApplicationBuilder>? configure = null)
     {

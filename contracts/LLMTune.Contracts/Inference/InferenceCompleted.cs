@@ -1,5 +1,6 @@
 namespace LLMTune.Contracts;
 
+/// <summary>One metered inference call; <c>BatchId</c> is set when it ran as an item of that batch.</summary>
 public sealed record InferenceCompleted(
     string WorkspaceId,
     string CorrelationId,
@@ -10,4 +11,5 @@ public sealed record InferenceCompleted(
     int CompletionTokens,
     long LatencyMs,
     string FinishReason,
-    bool Streamed) : IWorkspaceEvent;
+    bool Streamed,
+    string? BatchId = null) : IWorkspaceEvent;

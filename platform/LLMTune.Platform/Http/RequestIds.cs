@@ -14,6 +14,8 @@ public sealed partial class RequestIdMiddleware(RequestDelegate next)
         var incoming = http.Request.Headers[Header].ToString();
         var requestId = WellFormed().IsMatch(incoming) ? incoming : NewId("req");
         http.TraceIdentifier = requestId;
+        // On the request too: the gateway's proxy forwards it, so a proxied service's errors carry the same id.
+        http.Request.Headers[Header] = requestId;
         http.Response.OnStarting(() =>
         {
             http.Response.Headers[Header] = requestId;

@@ -1,4 +1,5 @@
 using LLMTune.Engine.Inference;
+using LLMTune.Inference.Features.BatchItems;
 using LLMTune.Inference.Features.Deployment;
 using LLMTune.Inference.Features.Generation;
 using LLMTune.Inference.Features.Models;
@@ -71,6 +72,8 @@ public sealed class InferenceModule : IServiceModule
         services.AddSingleton<InferenceService>();
         services.AddSingleton<UsageMeter>();
         services.AddSingleton<InferenceResponder>();
+        services.AddSingleton<BatchItemRuns>();
+        services.AddHostedService<BatchItemRunIndexes>();
         services.AddSingleton<ModelLoading>();
         services.AddHostedService(sp => sp.GetRequiredService<ModelLoading>());
         services.AddHealthChecks().AddCheck<ModelLoading>("inference-models", tags: ["ready"]);
@@ -80,6 +83,8 @@ public sealed class InferenceModule : IServiceModule
     {
         bus.AddConsumer<DeployTrainedModelConsumer, DeployTrainedModelConsumerDefinition>();
         bus.AddConsumer<UnloadRemovedModelConsumer, UnloadRemovedModelConsumerDefinition>();
+        bus.AddConsumer<RunBatchItemConsumer, RunBatchItemConsumerDefinition>();
+        bus.AddConsumer<CheckModelAccessConsumer>();
     }
 
     public void MapEndpoints(WebApplication app, HostTopology topology)
@@ -109,5 +114,12 @@ public sealed class InferenceModule : IServiceModule
             .WithTags("OpenAI-compatible")
             .Accepts<CompletionRequest>("application/json")
             .Produces<TextCompletion>();
+    }
+
+    private sealed class BatchItemRunIndexes(BatchItemRuns runs) : Microsoft.Extensions.Hosting.IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken) => runs.EnsureIndexesAsync(cancellationToken);
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
 }

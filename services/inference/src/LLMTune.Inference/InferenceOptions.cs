@@ -22,6 +22,15 @@ public sealed class InferenceOptions
 
     /// <summary>Seconds a client is told to wait (Retry-After) when a model's queue is full.</summary>
     public int BusyRetryAfterSeconds { get; set; } = 1;
+
+    /// <summary>
+    /// Batch items this replica runs at once (across models). Kept below a model's MaxConcurrency so synchronous
+    /// requests still find free slots while a batch runs.
+    /// </summary>
+    public int BatchConcurrency { get; set; } = 2;
+
+    /// <summary>How long a started batch item belongs to the replica running it; after that another may take it over.</summary>
+    public TimeSpan BatchItemLease { get; set; } = TimeSpan.FromMinutes(10);
 }
 
 public sealed class ModelOptions
@@ -107,6 +116,16 @@ internal sealed class InferenceOptionsValidator : IValidateOptions<InferenceOpti
         if (options.BusyRetryAfterSeconds < 0)
         {
             problems.Add("Inference:BusyRetryAfterSeconds must not be negative.");
+        }
+
+        if (options.BatchConcurrency < 1)
+        {
+            problems.Add("Inference:BatchConcurrency must be at least 1.");
+        }
+
+        if (options.BatchItemLease <= TimeSpan.Zero)
+        {
+            problems.Add("Inference:BatchItemLease must be positive.");
         }
 
         foreach (var (id, model) in options.Models.Where(m => m.Value.Enabled))

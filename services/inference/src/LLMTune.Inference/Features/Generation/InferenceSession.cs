@@ -76,7 +76,8 @@ public sealed class UsageMeter(IBus bus, TimeProvider time, ILogger<UsageMeter> 
             CompletionTokens: outcome.CompletionTokens,
             LatencyMs: latencyMs,
             FinishReason: outcome.FinishReason,
-            Streamed: streamed);
+            Streamed: streamed,
+            BatchId: caller.BatchId);
         try
         {
             // Not the request's token: a client that left must still be metered.

@@ -1,0 +1,123 @@
+using LLMTune.Contracts;
+using Microsoft.Extensions.Logging;
+
+namespace LLMTune.Batch.Features.Batches;
+
+/// <summary>
+/// Moves batches forward: records item results once, keeps the counts, sets the final status once and announces it.
+/// Every step is safe to repeat, so repeated results, two replicas and restarts never finish an item or a batch twice.
+/// </summary>
+public sealed class BatchProgress(BatchStore store, BatchEvents events, ILogger<BatchProgress> logger)
+{
+    /// <summary>Records an item's result; a result for an item that already finished (or was cancelled) changes nothing.</summary>
+    public async Task RecordAsync(BatchItemCompleted result, CancellationToken ct)
+    {
+        var failed = result.ErrorCode is not null;
+        var item = await store.FinishItemAsync(result.ItemKey, i =>
+        {
+            i.Status = failed ? BatchItemStatus.Failed : BatchItemStatus.Succeeded;
+            i.Model = result.Model;
+            i.Text = result.Text;
+            i.PromptTokens = result.PromptTokens;
+            i.CompletionTokens = result.CompletionTokens;
+            i.LatencyMs = result.LatencyMs;
+            i.FinishReason = result.FinishReason;
+            i.ErrorStatus = result.ErrorStatus;
+            i.ErrorCode = result.ErrorCode;
+            i.ErrorMessage = result.ErrorMessage;
+            i.ErrorParam = result.ErrorParam;
+        }, ct);
+        if (item is null)
+        {
+            return;
+        }
+
+        await RefreshAsync(item.BatchId, ct);
+    }
+
+    /// <summary>Fails an item whose result never came after the last request.</summary>
+    public async Task TimeOutAsync(BatchItem pending, CancellationToken ct)
+    {
+        var item = await store.FinishItemAsync(pending.Id, i =>
+        {
+            i.Status = BatchItemStatus.Failed;
+            i.FinishReason = "error";
+            i.ErrorStatus = 504;
+            i.ErrorCode = "item_timeout";
+            i.ErrorMessage = $"No result after {i.Attempts} requests to the inference service.";
+        }, ct);
+        if (item is not null)
+        {
+            logger.LogWarning("Batch {BatchId} item {ItemKey} timed out after {Attempts} requests", item.BatchId, item.Id, item.Attempts);
+            await RefreshAsync(item.BatchId, ct);
+        }
+    }
+
+    /// <summary>
+    /// Brings the batch's counts up to its items and, when none is pending any more, sets the final status. Counts only
+    /// grow (items only leave pending), so concurrent refreshes written in any order end at the right numbers.
+    /// </summary>
+    public async Task RefreshAsync(string batchId, CancellationToken ct)
+    {
+        var (succeeded, failed, cancelled) = await store.CountAsync(batchId, ct);
+        var now = store.Now;
+        var finished = false;
+        var batch = await store.UpdateAsync(batchId, b =>
+        {
+            finished = false; // the update may run again on a newer copy
+            b.Succeeded = Math.Max(b.Succeeded, succeeded);
+            b.Failed = Math.Max(b.Failed, failed);
+            b.Cancelled = Math.Max(b.Cancelled, cancelled);
+            if (InferenceBatch.IsFinal(b.Status))
+            {
+                return;
+            }
+
+            b.StartedAt ??= now;
+            if (b.Succeeded + b.Failed + b.Cancelled < b.Total)
+            {
+                b.Status = BatchStatus.Processing;
+                return;
+            }
+
+            b.Status = b.Failed == 0 ? BatchStatus.Completed : b.Succeeded == 0 ? BatchStatus.Failed : BatchStatus.CompletedWithErrors;
+            b.CompletedAt = now;
+            finished = true;
+        }, ct);
+
+        if (batch is not null && finished)
+        {
+            logger.LogInformation("Batch {BatchId} finished: {Status}, {Succeeded} succeeded, {Failed} failed", batch.Id, batch.Status, batch.Succeeded, batch.Failed);
+            await AnnounceAsync(batch, ct);
+        }
+    }
+
+    /// <summary>Publishes BatchCompleted, then records that it did (a crash in between publishes again on the next sweep).</summary>
+    public async Task AnnounceAsync(InferenceBatch batch, CancellationToken ct)
+    {
+        await events.PublishCompletedAsync(batch, ct);
+        await store.MarkAnnouncedAsync(batch.Id, ct);
+    }
+
+    /// <summary>Cancels the batch's pending items; finished items keep their results. Null when the batch had already finished.</summary>
+    public async Task<InferenceBatch?> CancelAsync(string batchId, CancellationToken ct)
+    {
+        var batch = await store.CancelAsync(batchId, ct);
+        if (batch is null)
+        {
+            return null;
+        }
+
+        foreach (var item in await store.PendingItemsAsync(batchId, ct))
+        {
+            await store.FinishItemAsync(item.Id, i =>
+            {
+                i.Status = BatchItemStatus.Cancelled;
+                i.FinishReason = "cancelled";
+            }, ct);
+        }
+
+        await RefreshAsync(batchId, ct);
+        return await store.GetAsync(batchId, ct);
+    }
+}

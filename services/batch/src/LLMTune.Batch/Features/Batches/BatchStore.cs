@@ -1,0 +1,149 @@
+using LLMTune.Platform.Http;
+using LLMTune.Platform.Storage;
+
+namespace LLMTune.Batch.Features.Batches;
+
+/// <summary>Batches and their items in this service's document store: reads, lists, claims and the conditional writes.</summary>
+public sealed class BatchStore(IDocumentStore store, TimeProvider time)
+{
+    private readonly IDocumentCollection<InferenceBatch> _batches = store.Collection<InferenceBatch>(InferenceBatch.Collection);
+    private readonly IDocumentCollection<BatchItem> _items = store.Collection<BatchItem>(BatchItem.Collection);
+
+    public DateTime Now => time.GetUtcNow().UtcDateTime;
+
+    public async Task EnsureIndexesAsync(CancellationToken ct)
+    {
+        await _batches.EnsureIndexAsync(b => b.WorkspaceId, ct: ct);
+        await _batches.EnsureIndexAsync(b => b.CreatedAt, ct: ct);
+        await _batches.EnsureIndexAsync(b => b.Status, ct: ct);
+        await _items.EnsureIndexAsync(i => i.BatchId, ct: ct);
+        await _items.EnsureIndexAsync(i => i.Status, ct: ct);
+        await _items.EnsureIndexAsync(i => i.DueAt, ct: ct);
+    }
+
+    /// <summary>Items first: a crash in between leaves items of no batch (their results are ignored), never a batch short of items.</summary>
+    public async Task InsertAsync(InferenceBatch batch, IReadOnlyList<BatchItem> items, CancellationToken ct)
+    {
+        foreach (var item in items)
+        {
+            await _items.InsertAsync(item, ct);
+        }
+
+        await _batches.InsertAsync(batch, ct);
+    }
+
+    public Task<InferenceBatch?> GetAsync(string batchId, CancellationToken ct) => _batches.GetAsync(batchId, ct);
+
+    /// <summary>The batch if it belongs to the workspace; another workspace's batch is simply not found.</summary>
+    public async Task<InferenceBatch?> GetAsync(string workspaceId, string batchId, CancellationToken ct) =>
+        await _batches.GetAsync(batchId, ct) is { } batch && batch.WorkspaceId == workspaceId ? batch : null;
+
+    public Task<Page<InferenceBatch>> ListAsync(string workspaceId, PageRequest page, CancellationToken ct) =>
+        _batches.FindPageAsync(page, time, asOf => b => b.WorkspaceId == workspaceId && b.CreatedAt <= asOf, b => b.CreatedAt, b => b.Id, ct);
+
+    public Task<IReadOnlyList<BatchItem>> ItemsOfAsync(string batchId, CancellationToken ct) =>
+        _items.FindAsync(i => i.BatchId == batchId, FindOptions<BatchItem>.OrderBy(i => i.Index), ct);
+
+    public Task<BatchItem?> GetItemAsync(string itemKey, CancellationToken ct) => _items.GetAsync(itemKey, ct);
+
+    /// <summary>Pending items that are due (new, or requested before without a result), oldest due first.</summary>
+    public Task<IReadOnlyList<BatchItem>> DueAsync(int maxAttempts, int limit, CancellationToken ct)
+    {
+        var now = Now;
+        return _items.FindAsync(
+            i => i.Status == BatchItemStatus.Pending && i.DueAt <= now && i.Attempts < maxAttempts,
+            FindOptions<BatchItem>.OrderBy(i => i.DueAt).ThenBy(i => i.Id).Take(limit),
+            ct);
+    }
+
+    /// <summary>Items of the batch requested and still waiting for their result.</summary>
+    public Task<long> InFlightAsync(string batchId, CancellationToken ct)
+    {
+        var now = Now;
+        return _items.CountAsync(i => i.BatchId == batchId && i.Status == BatchItemStatus.Pending && i.Attempts > 0 && i.DueAt > now, ct);
+    }
+
+    /// <summary>Takes a due item (one conditional write, so one replica gets it) and sets when it is due again.</summary>
+    public Task<BatchItem?> ClaimAsync(string itemKey, TimeSpan resultTimeout, int maxAttempts, CancellationToken ct)
+    {
+        var now = Now;
+        return _items.FindOneAndUpdateAsync(
+            i => i.Id == itemKey && i.Status == BatchItemStatus.Pending && i.DueAt <= now && i.Attempts < maxAttempts,
+            i =>
+            {
+                i.Attempts++;
+                i.DueAt = now + resultTimeout;
+            },
+            null, ct);
+    }
+
+    /// <summary>Pending items requested as often as allowed whose last result timeout has passed.</summary>
+    public Task<IReadOnlyList<BatchItem>> ExhaustedAsync(int maxAttempts, CancellationToken ct)
+    {
+        var now = Now;
+        return _items.FindAsync(i => i.Status == BatchItemStatus.Pending && i.DueAt <= now && i.Attempts >= maxAttempts, FindOptions<BatchItem>.First(100), ct);
+    }
+
+    public Task<IReadOnlyList<BatchItem>> PendingItemsAsync(string batchId, CancellationToken ct) =>
+        _items.FindAsync(i => i.BatchId == batchId && i.Status == BatchItemStatus.Pending, null, ct);
+
+    /// <summary>Finishes a pending item; null when it already finished (a repeated result) or is unknown.</summary>
+    public Task<BatchItem?> FinishItemAsync(string itemKey, Action<BatchItem> finish, CancellationToken ct)
+    {
+        var now = Now;
+        return _items.FindOneAndUpdateAsync(
+            i => i.Id == itemKey && i.Status == BatchItemStatus.Pending,
+            i =>
+            {
+                finish(i);
+                i.CompletedAt = now;
+            },
+            null, ct);
+    }
+
+    public async Task<(int Succeeded, int Failed, int Cancelled)> CountAsync(string batchId, CancellationToken ct) => (
+        (int)await _items.CountAsync(i => i.BatchId == batchId && i.Status == BatchItemStatus.Succeeded, ct),
+        (int)await _items.CountAsync(i => i.BatchId == batchId && i.Status == BatchItemStatus.Failed, ct),
+        (int)await _items.CountAsync(i => i.BatchId == batchId && i.Status == BatchItemStatus.Cancelled, ct));
+
+    public Task<InferenceBatch?> UpdateAsync(string batchId, Action<InferenceBatch> update, CancellationToken ct) =>
+        _batches.FindOneAndUpdateAsync(b => b.Id == batchId, update, null, ct);
+
+    /// <summary>Queued → processing when its first item is requested.</summary>
+    public Task<InferenceBatch?> MarkProcessingAsync(string batchId, CancellationToken ct)
+    {
+        var now = Now;
+        return _batches.FindOneAndUpdateAsync(b => b.Id == batchId && b.Status == BatchStatus.Queued, b =>
+        {
+            b.Status = BatchStatus.Processing;
+            b.StartedAt ??= now;
+        }, null, ct);
+    }
+
+    /// <summary>Cancels a batch that has not finished; null when it has (or is unknown).</summary>
+    public Task<InferenceBatch?> CancelAsync(string batchId, CancellationToken ct)
+    {
+        var now = Now;
+        return _batches.FindOneAndUpdateAsync(
+            b => b.Id == batchId && (b.Status == BatchStatus.Queued || b.Status == BatchStatus.Processing),
+            b =>
+            {
+                b.Status = BatchStatus.Cancelled;
+                b.CancelledAt = now;
+                b.CompletedAt = now;
+            },
+            null, ct);
+    }
+
+    public Task<IReadOnlyList<InferenceBatch>> UnfinishedAsync(CancellationToken ct) =>
+        _batches.FindAsync(b => b.Status == BatchStatus.Queued || b.Status == BatchStatus.Processing, FindOptions<InferenceBatch>.OrderBy(b => b.CreatedAt).Take(200), ct);
+
+    /// <summary>Finished (not cancelled) batches whose BatchCompleted was never published: the process died in between.</summary>
+    public Task<IReadOnlyList<InferenceBatch>> UnannouncedAsync(CancellationToken ct) =>
+        _batches.FindAsync(
+            b => !b.CompletionAnnounced && (b.Status == BatchStatus.Completed || b.Status == BatchStatus.CompletedWithErrors || b.Status == BatchStatus.Failed),
+            FindOptions<InferenceBatch>.First(100), ct);
+
+    public Task<InferenceBatch?> MarkAnnouncedAsync(string batchId, CancellationToken ct) =>
+        _batches.FindOneAndUpdateAsync(b => b.Id == batchId && !b.CompletionAnnounced, b => b.CompletionAnnounced = true, null, ct);
+}
