@@ -11,8 +11,8 @@ var root = new RootCommand("LLMTune: self-hostable LLM inference and fine-tuning
     FineTuneCommands.Create(),
 };
 
-// `llmtune` with no command serves everything, like `llmtune serve --target all`.
-root.SetAction((parse, ct) => ServeCommand.RunAsync(parse.UnmatchedTokens.ToArray(), "all", null, ct));
+// `llmtune` with no command serves, like `llmtune serve` ($LLMTUNE_TARGET, else everything).
+root.SetAction((parse, ct) => ServeCommand.RunAsync(parse.UnmatchedTokens.ToArray(), ServeCommand.DefaultTarget(), null, ct));
 root.TreatUnmatchedTokensAsErrors = false;
 // The web host handles SIGTERM/Ctrl+C itself (graceful drain); System.CommandLine must not race it with a hard exit.
 return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });

@@ -4,13 +4,19 @@ namespace LLMTune.Host.Commands;
 
 public static class ServeCommand
 {
+    /// <summary>The target when <c>--target</c> is not given (the container image sets it from its TARGET build argument).</summary>
+    public const string TargetVariable = "LLMTUNE_TARGET";
+
+    public static string DefaultTarget() =>
+        Environment.GetEnvironmentVariable(TargetVariable) is { Length: > 0 } target ? target : "all";
+
     public static Command Create()
     {
         var target = new Option<string>("--target", "-t")
         {
             Description = "Modules to run: 'all' (one process, in-memory bus, embedded store) or a comma list such as 'gateway' "
-                + "or 'inference,batch' (split mode: RabbitMQ and MongoDB from configuration).",
-            DefaultValueFactory = _ => "all",
+                + "or 'inference,batch' (split mode: RabbitMQ and MongoDB from configuration). Default: $LLMTUNE_TARGET, else 'all'.",
+            DefaultValueFactory = _ => DefaultTarget(),
         };
         var urls = new Option<string?>("--urls")
         {
