@@ -182,6 +182,13 @@ public sealed partial class ComposeAndImageTests
     }
 
     [Fact]
+    public void A_key_given_twice_is_refused_as_compose_and_kubectl_refuse_it()
+    {
+        // e.g. two branches that each add a `webhooks:` service: YAML readers that keep the last one hide the first.
+        Assert.ThrowsAny<YamlDotNet.Core.YamlException>(() => DeploymentFiles.ParseDocuments("services:\n  webhooks: {}\n  webhooks: {}\n"));
+    }
+
+    [Fact]
     public void The_build_context_leaves_out_build_outputs_local_data_and_secrets()
     {
         var ignored = DeploymentFiles.Read(".dockerignore").Split('\n').Select(l => l.Trim()).ToHashSet();

@@ -27,6 +27,16 @@ internal static class DeploymentFiles
 
     public static IReadOnlyList<object?> ParseDocuments(string yaml)
     {
+        // Compose and kubectl refuse a mapping with a key twice (an easy result of a git merge); so does this reader.
+        // Checked on the text as written: once merge keys (<<) are expanded, overriding a merged key is legitimate.
+        var checking = new DeserializerBuilder().WithDuplicateKeyChecking().Build();
+        var raw = new Parser(new StringReader(yaml));
+        raw.Consume<StreamStart>();
+        while (raw.Accept<DocumentStart>(out _))
+        {
+            checking.Deserialize(raw);
+        }
+
         var deserializer = new DeserializerBuilder().Build();
         var parser = new MergingParser(new Parser(new StringReader(yaml)));
         parser.Consume<StreamStart>();
