@@ -68,8 +68,18 @@ public sealed class BrokerOutageTests(RabbitMqBroker broker) : IClassFixture<Rab
 
         var succeeded = before.Concat(during).Concat(after).ToList();
         var received = meter.Services.GetRequiredService<Metered>();
-        await Eventually.True(() => succeeded.All(r => received.Usage.ContainsKey(r.RequestId)), TimeSpan.FromSeconds(60), "every usage event after the outage");
-        await Eventually.True(() => received.Queued.ContainsKey(jobId), TimeSpan.FromSeconds(60), "TrainingQueued after the outage");
+        try
+        {
+            await Eventually.True(() => succeeded.All(r => received.Usage.ContainsKey(r.RequestId)), TimeSpan.FromSeconds(120), "every usage event after the outage");
+        }
+        catch (TimeoutException e)
+        {
+            var pending = await outbox.FindAsync(m => m.SentAt == null, null, ct);
+            var missing = succeeded.Where(r => !received.Usage.ContainsKey(r.RequestId)).Select(r => before.Contains(r) ? "before" : during.Contains(r) ? "during" : "after");
+            throw new TimeoutException($"{e.Message}; missing: {string.Join(",", missing.GroupBy(m => m).Select(g => $"{g.Key}={g.Count()}"))}; received {received.Usage.Count}; "
+                + $"outbox pending {pending.Count}: {string.Join(" | ", pending.Take(3).Select(m => $"{m.MessageType} attempts={m.Attempts} due={m.DueAt:O} error={m.LastError}"))}", e);
+        }
+        await Eventually.True(() => received.Queued.ContainsKey(jobId), TimeSpan.FromSeconds(120), "TrainingQueued after the outage");
 
         var normal = before.Max(r => r.Elapsed);
         var slowest = during.Max(r => r.Elapsed);
