@@ -22,6 +22,7 @@ using LLMTune.Platform.Errors;
 using LLMTune.Platform.Http;
 using LLMTune.Platform.Identity;
 using LLMTune.Platform.Modules;
+using LLMTune.Platform.Outbox;
 using LLMTune.Platform.Storage;
 
 namespace LLMTune.Platform;
@@ -79,6 +80,7 @@ public static class ServiceDefaults
         services.AddErrorShape();
         services.AddDocumentStore(builder.Configuration);
         services.AddLLMTuneBus(builder.Configuration, modules);
+        services.AddOutbox();
 
         services.AddHealthChecks();
         var telemetry = services.AddOpenTelemetry()

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using LLMTune.Platform.Modules;
+using LLMTune.Platform.Outbox;
 
 namespace LLMTune.Platform.Bus;
 
@@ -23,6 +24,12 @@ public sealed class BusOptions
     /// <summary>Consumer prefetch per endpoint on RabbitMQ.</summary>
     [Range(1, 1000)]
     public int PrefetchCount { get; set; } = 16;
+
+    /// <summary>
+    /// MassTransit's usage reporting to its vendor (<c>Bus:UsageTelemetry</c>): off unless the operator opts in,
+    /// since a self-hosted platform must not phone home.
+    /// </summary>
+    public bool UsageTelemetry { get; set; }
 }
 
 public static class BusSetup
@@ -32,8 +39,9 @@ public static class BusSetup
         this IServiceCollection services, IConfiguration configuration, IEnumerable<IServiceModule> modules)
     {
         services.AddOptions<BusOptions>().BindConfiguration(BusOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-        // The transport is a registration-time choice; everything else is read through validated IOptions below.
-        var transport = configuration.GetSection(BusOptions.Section).Get<BusOptions>()?.Transport ?? BusTransport.InMemory;
+        // The transport and usage telemetry are registration-time choices; everything else is read through validated IOptions below.
+        var registration = configuration.GetSection(BusOptions.Section).Get<BusOptions>() ?? new BusOptions();
+        var transport = registration.Transport;
         var rabbitUrl = configuration.GetConnectionString("RabbitMq");
         if (transport == BusTransport.RabbitMq && !Uri.TryCreate(rabbitUrl, UriKind.Absolute, out _))
         {
@@ -45,6 +53,11 @@ public static class BusSetup
         services.AddMassTransit(bus =>
         {
             bus.SetKebabCaseEndpointNameFormatter();
+            if (!registration.UsageTelemetry)
+            {
+                bus.DisableUsageTelemetry();
+            }
+
             foreach (var module in modules)
             {
                 module.AddConsumers(bus);
@@ -68,12 +81,17 @@ public static class BusSetup
                 {
                     cfg.Host(new Uri(rabbitUrl!));
                     cfg.PrefetchCount = context.GetRequiredService<IOptions<BusOptions>>().Value.PrefetchCount;
+                    cfg.UseConsumeFilter(typeof(InboxFilter<>), context);
                     cfg.ConfigureEndpoints(context);
                 });
             }
             else
             {
-                bus.UsingInMemory((context, cfg) => cfg.ConfigureEndpoints(context));
+                bus.UsingInMemory((context, cfg) =>
+                {
+                    cfg.UseConsumeFilter(typeof(InboxFilter<>), context);
+                    cfg.ConfigureEndpoints(context);
+                });
             }
         });
         return services;

@@ -27,6 +27,15 @@ public interface IDocumentStore
     /// </summary>
     IDocumentCollection<T> Collection<T>(string name) where T : class, IDocument;
 
+    /// <summary>
+    /// Writes every operation of <paramref name="batch"/> atomically: all of them or, when one throws, none.
+    /// Collections must come from this store.
+    /// </summary>
+    /// <exception cref="DuplicateDocumentException">An insert's id or a unique-indexed value is taken.</exception>
+    /// <exception cref="ConcurrencyConflictException">A replaced document changed since it was read.</exception>
+    /// <exception cref="DocumentNotFoundException">A replaced document does not exist.</exception>
+    Task CommitAsync(WriteBatch batch, CancellationToken ct);
+
     /// <summary>Throws when the store is unreachable.</summary>
     Task PingAsync(CancellationToken ct);
 }

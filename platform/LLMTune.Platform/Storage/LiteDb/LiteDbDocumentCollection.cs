@@ -4,7 +4,15 @@ using LiteDB;
 
 namespace LLMTune.Platform.Storage.LiteDb;
 
-internal sealed class LiteDbDocumentCollection<T> : IDocumentCollection<T> where T : class, IDocument
+/// <summary>A collection that can apply the writes of a <see cref="WriteBatch"/> inside its store's transaction.</summary>
+internal interface ILiteDbBatchTarget
+{
+    LiteDbDocumentStore Store { get; }
+
+    void Apply(BatchOperation operation);
+}
+
+internal sealed class LiteDbDocumentCollection<T> : IDocumentCollection<T>, ILiteDbBatchTarget where T : class, IDocument
 {
     private readonly LiteDbDocumentStore _store;
     private readonly ILiteCollection<T> _typed;
@@ -22,18 +30,10 @@ internal sealed class LiteDbDocumentCollection<T> : IDocumentCollection<T> where
 
     public Task InsertAsync(T doc, CancellationToken ct)
     {
-        var id = MemberPaths.RequireId(doc);
+        MemberPaths.RequireId(doc);
         return WriteAsync(() =>
         {
-            try
-            {
-                _typed.Insert(doc);
-            }
-            catch (LiteException ex) when (ex.ErrorCode == LiteException.INDEX_DUPLICATE_KEY)
-            {
-                throw new DuplicateDocumentException(Name, id, ex);
-            }
-
+            Insert(doc);
             return true;
         }, ct);
     }
@@ -65,29 +65,10 @@ internal sealed class LiteDbDocumentCollection<T> : IDocumentCollection<T> where
 
     public Task ReplaceAsync(T doc, CancellationToken ct)
     {
-        var id = MemberPaths.RequireId(doc);
+        MemberPaths.RequireId(doc);
         return WriteAsync(() =>
         {
-            var stored = _raw.FindById(new BsonValue(id)) ?? throw new DocumentNotFoundException(Name, id);
-            var version = stored[nameof(IDocument.Version)];
-            // Documents written by hand (or by older code) may hold the version as a 32-bit number or not at all.
-            var storedVersion = version.IsNumber ? Convert.ToInt64(version.RawValue, CultureInfo.InvariantCulture) : 0L;
-            if (storedVersion != doc.Version)
-            {
-                throw new ConcurrencyConflictException(Name, id, doc.Version);
-            }
-
-            doc.Version = storedVersion + 1;
-            try
-            {
-                _typed.Update(doc);
-            }
-            catch (LiteException ex) when (ex.ErrorCode == LiteException.INDEX_DUPLICATE_KEY)
-            {
-                doc.Version = storedVersion;
-                throw new DuplicateDocumentException(Name, id, ex);
-            }
-
+            Replace(doc);
             return true;
         }, ct);
     }
@@ -169,6 +150,61 @@ internal sealed class LiteDbDocumentCollection<T> : IDocumentCollection<T> where
 
             return true;
         }, ct);
+    }
+
+    /// <summary>Applies one write of a <see cref="WriteBatch"/>; the caller holds the write lock and the transaction.</summary>
+    void ILiteDbBatchTarget.Apply(BatchOperation operation)
+    {
+        var doc = (T)operation.Document;
+        switch (operation.Kind)
+        {
+            case BatchOperationKind.Insert:
+                Insert(doc);
+                break;
+            case BatchOperationKind.Replace:
+                Replace(doc);
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(operation), operation.Kind, "Unknown batch operation.");
+        }
+    }
+
+    LiteDbDocumentStore ILiteDbBatchTarget.Store => _store;
+
+    private void Insert(T doc)
+    {
+        try
+        {
+            _typed.Insert(doc);
+        }
+        catch (LiteException ex) when (ex.ErrorCode == LiteException.INDEX_DUPLICATE_KEY)
+        {
+            throw new DuplicateDocumentException(Name, doc.Id, ex);
+        }
+    }
+
+    private void Replace(T doc)
+    {
+        var id = doc.Id;
+        var stored = _raw.FindById(new BsonValue(id)) ?? throw new DocumentNotFoundException(Name, id);
+        var version = stored[nameof(IDocument.Version)];
+        // Documents written by hand (or by older code) may hold the version as a 32-bit number or not at all.
+        var storedVersion = version.IsNumber ? Convert.ToInt64(version.RawValue, CultureInfo.InvariantCulture) : 0L;
+        if (storedVersion != doc.Version)
+        {
+            throw new ConcurrencyConflictException(Name, id, doc.Version);
+        }
+
+        doc.Version = storedVersion + 1;
+        try
+        {
+            _typed.Update(doc);
+        }
+        catch (LiteException ex) when (ex.ErrorCode == LiteException.INDEX_DUPLICATE_KEY)
+        {
+            doc.Version = storedVersion;
+            throw new DuplicateDocumentException(Name, id, ex);
+        }
     }
 
     private IReadOnlyList<T> Find(Expression<Func<T, bool>> filter, FindOptions<T>? options)

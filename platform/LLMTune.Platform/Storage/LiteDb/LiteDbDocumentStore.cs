@@ -91,6 +91,49 @@ public sealed class LiteDbDocumentStore : IDocumentStore, IDisposable
         return Task.CompletedTask;
     }
 
+    public async Task CommitAsync(WriteBatch batch, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        var targets = batch.Operations.Select(o => o.Collection is ILiteDbBatchTarget target && ReferenceEquals(target.Store, this)
+            ? target
+            : throw new ArgumentException("Every collection of a batch must come from the store that commits it.", nameof(batch))).ToList();
+        if (targets.Count == 0)
+        {
+            return;
+        }
+
+        var versions = batch.SaveVersions();
+        await WriteLock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            // LiteDB binds a transaction to the thread that began it: nothing below awaits, so it stays on this one.
+            if (!_database.BeginTrans())
+            {
+                throw new InvalidOperationException("A LiteDB transaction is already open on this thread.");
+            }
+
+            try
+            {
+                for (var i = 0; i < targets.Count; i++)
+                {
+                    targets[i].Apply(batch.Operations[i]);
+                }
+
+                _database.Commit();
+            }
+            catch
+            {
+                _database.Rollback();
+                batch.RestoreVersions(versions);
+                throw;
+            }
+        }
+        finally
+        {
+            WriteLock.Release();
+        }
+    }
+
     internal void RegisterExpiry(string collection, string fieldPath, TimeSpan expireAfter) =>
         _expiries[(collection, fieldPath)] = expireAfter;
 

@@ -4,7 +4,15 @@ using MongoDB.Driver;
 
 namespace LLMTune.Platform.Storage.Mongo;
 
-internal sealed class MongoDocumentCollection<T> : IDocumentCollection<T> where T : class, IDocument
+/// <summary>A collection that can apply the writes of a <see cref="WriteBatch"/> inside a session's transaction.</summary>
+internal interface IMongoBatchTarget
+{
+    IMongoDatabase Database { get; }
+
+    Task ApplyAsync(IClientSessionHandle session, BatchOperation operation, CancellationToken ct);
+}
+
+internal sealed class MongoDocumentCollection<T> : IDocumentCollection<T>, IMongoBatchTarget where T : class, IDocument
 {
     private const string IdField = "_id";
     private static readonly FilterDefinitionBuilder<T> Filter = Builders<T>.Filter;
@@ -16,12 +24,30 @@ internal sealed class MongoDocumentCollection<T> : IDocumentCollection<T> where 
 
     public string Name => _collection.CollectionNamespace.CollectionName;
 
-    public async Task InsertAsync(T doc, CancellationToken ct)
+    public Task InsertAsync(T doc, CancellationToken ct) => InsertAsync(null, doc, ct);
+
+    IMongoDatabase IMongoBatchTarget.Database => _collection.Database;
+
+    Task IMongoBatchTarget.ApplyAsync(IClientSessionHandle session, BatchOperation operation, CancellationToken ct) => operation.Kind switch
+    {
+        BatchOperationKind.Insert => InsertAsync(session, (T)operation.Document, ct),
+        BatchOperationKind.Replace => ReplaceAsync(session, (T)operation.Document, ct),
+        _ => throw new ArgumentOutOfRangeException(nameof(operation), operation.Kind, "Unknown batch operation."),
+    };
+
+    private async Task InsertAsync(IClientSessionHandle? session, T doc, CancellationToken ct)
     {
         var id = MemberPaths.RequireId(doc);
         try
         {
-            await _collection.InsertOneAsync(doc, cancellationToken: ct).ConfigureAwait(false);
+            if (session is null)
+            {
+                await _collection.InsertOneAsync(doc, cancellationToken: ct).ConfigureAwait(false);
+            }
+            else
+            {
+                await _collection.InsertOneAsync(session, doc, cancellationToken: ct).ConfigureAwait(false);
+            }
         }
         catch (MongoWriteException ex) when (ex.WriteError?.Category == ServerErrorCategory.DuplicateKey)
         {
@@ -44,13 +70,16 @@ internal sealed class MongoDocumentCollection<T> : IDocumentCollection<T> where 
     public Task<long> CountAsync(Expression<Func<T, bool>> filter, CancellationToken ct) =>
         _collection.CountDocumentsAsync(ToFilter(filter), cancellationToken: ct);
 
-    public async Task ReplaceAsync(T doc, CancellationToken ct)
+    public Task ReplaceAsync(T doc, CancellationToken ct) => ReplaceAsync(null, doc, ct);
+
+    private async Task ReplaceAsync(IClientSessionHandle? session, T doc, CancellationToken ct)
     {
         var id = MemberPaths.RequireId(doc);
         var expected = doc.Version;
-        if (!await TryReplaceAsync(doc, expected, ct).ConfigureAwait(false))
+        if (!await TryReplaceAsync(doc, expected, ct, session).ConfigureAwait(false))
         {
-            var exists = await _collection.Find(ById(id)).Limit(1).CountDocumentsAsync(ct).ConfigureAwait(false) > 0;
+            var find = session is null ? _collection.Find(ById(id)) : _collection.Find(session, ById(id));
+            var exists = await find.Limit(1).CountDocumentsAsync(ct).ConfigureAwait(false) > 0;
             throw exists
                 ? new ConcurrencyConflictException(Name, id, expected)
                 : new DocumentNotFoundException(Name, id);
@@ -164,13 +193,15 @@ internal sealed class MongoDocumentCollection<T> : IDocumentCollection<T> where 
     }
 
     /// <summary>Writes <paramref name="doc"/> at <paramref name="expected"/>+1 if the stored version is still <paramref name="expected"/>.</summary>
-    private async Task<bool> TryReplaceAsync(T doc, long expected, CancellationToken ct)
+    private async Task<bool> TryReplaceAsync(T doc, long expected, CancellationToken ct, IClientSessionHandle? session = null)
     {
         doc.Version = expected + 1;
         try
         {
-            var result = await _collection.ReplaceOneAsync(
-                ById(doc.Id) & Filter.Eq(VersionField, expected), doc, cancellationToken: ct).ConfigureAwait(false);
+            var filter = ById(doc.Id) & Filter.Eq(VersionField, expected);
+            var result = session is null
+                ? await _collection.ReplaceOneAsync(filter, doc, cancellationToken: ct).ConfigureAwait(false)
+                : await _collection.ReplaceOneAsync(session, filter, doc, cancellationToken: ct).ConfigureAwait(false);
             if (result.MatchedCount == 0)
             {
                 doc.Version = expected;

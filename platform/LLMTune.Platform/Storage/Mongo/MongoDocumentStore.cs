@@ -27,6 +27,61 @@ public sealed class MongoDocumentStore : IDocumentStore
     public IDocumentCollection<T> Collection<T>(string name) where T : class, IDocument =>
         new MongoDocumentCollection<T>(Database.GetCollection<T>(MemberPaths.ValidateCollectionName(name)));
 
+    public async Task CommitAsync(WriteBatch batch, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        var targets = batch.Operations.Select(o => o.Collection is IMongoBatchTarget target && target.Database.DatabaseNamespace == Database.DatabaseNamespace
+            ? target
+            : throw new ArgumentException("Every collection of a batch must come from the store that commits it.", nameof(batch))).ToList();
+        if (targets.Count == 0)
+        {
+            return;
+        }
+
+        var versions = batch.SaveVersions();
+        using var session = await Database.Client.StartSessionAsync(cancellationToken: ct).ConfigureAwait(false);
+        // One write is atomic by itself, and needs no replica set.
+        var transaction = targets.Count > 1;
+        if (transaction)
+        {
+            session.StartTransaction(new TransactionOptions(writeConcern: WriteConcern.WMajority));
+        }
+
+        try
+        {
+            for (var i = 0; i < targets.Count; i++)
+            {
+                await targets[i].ApplyAsync(session, batch.Operations[i], ct).ConfigureAwait(false);
+            }
+
+            if (transaction)
+            {
+                await session.CommitTransactionAsync(ct).ConfigureAwait(false);
+            }
+        }
+        catch (NotSupportedException ex) when (transaction)
+        {
+            batch.RestoreVersions(versions);
+            throw new InvalidOperationException("MongoDB transactions need a replica set: start mongod with --replSet (one node is enough) and add replicaSet=<name> to the connection string.", ex);
+        }
+        catch (MongoCommandException ex) when (transaction && ex.Code == 20)
+        {
+            // IllegalOperation: "Transaction numbers are only allowed on a replica set member or mongos".
+            batch.RestoreVersions(versions);
+            throw new InvalidOperationException("MongoDB transactions need a replica set: start mongod with --replSet (one node is enough) and add replicaSet=<name> to the connection string.", ex);
+        }
+        catch
+        {
+            if (transaction && session.IsInTransaction)
+            {
+                await session.AbortTransactionAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+
+            batch.RestoreVersions(versions);
+            throw;
+        }
+    }
+
     public Task PingAsync(CancellationToken ct) =>
         Database.RunCommandAsync<BsonDocument>(new BsonDocument("ping", 1), cancellationToken: ct);
 }

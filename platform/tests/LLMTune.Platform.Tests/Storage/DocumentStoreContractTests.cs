@@ -364,6 +364,59 @@ public abstract class DocumentStoreContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_batch_writes_every_operation_across_collections()
+    {
+        var others = Store.Collection<TestJob>(Jobs.Name + "_b");
+        await Jobs.InsertAsync(Job("existing"), Ct);
+        var existing = (await Jobs.GetAsync("existing", Ct))!;
+        existing.Priority = 5;
+
+        await Store.CommitAsync(new WriteBatch().Replace(Jobs, existing).Insert(Jobs, Job("new")).Insert(others, Job("elsewhere")), Ct);
+
+        Assert.Equal(1, existing.Version);
+        Assert.Equal(5, (await Jobs.GetAsync("existing", Ct))!.Priority);
+        Assert.NotNull(await Jobs.GetAsync("new", Ct));
+        Assert.NotNull(await others.GetAsync("elsewhere", Ct));
+    }
+
+    [Theory]
+    [InlineData("stale")]
+    [InlineData("duplicate")]
+    [InlineData("missing")]
+    public async Task A_batch_with_a_failing_operation_writes_nothing(string failure)
+    {
+        var others = Store.Collection<TestJob>(Jobs.Name + "_b");
+        await Jobs.InsertAsync(Job("existing"), Ct);
+        var existing = (await Jobs.GetAsync("existing", Ct))!;
+        existing.Priority = 5;
+        var batch = new WriteBatch().Replace(Jobs, existing).Insert(others, Job("first"));
+        Type expected;
+        switch (failure)
+        {
+            case "stale":
+                await Jobs.ReplaceAsync((await Jobs.GetAsync("existing", Ct))!, Ct); // someone else writes it meanwhile
+                expected = typeof(ConcurrencyConflictException);
+                break;
+            case "duplicate":
+                batch.Insert(Jobs, Job("existing"));
+                expected = typeof(DuplicateDocumentException);
+                break;
+            default:
+                batch.Replace(Jobs, Job("missing"));
+                expected = typeof(DocumentNotFoundException);
+                break;
+        }
+
+        var thrown = await Assert.ThrowsAnyAsync<StorageException>(() => Store.CommitAsync(batch, Ct));
+
+        Assert.IsType(expected, thrown);
+        Assert.Null(await others.GetAsync("first", Ct));
+        Assert.Equal(failure == "stale" ? 1 : 0, (await Jobs.GetAsync("existing", Ct))!.Version);
+        Assert.Equal(0, (await Jobs.GetAsync("existing", Ct))!.Priority);
+        Assert.Equal(0, existing.Version); // the caller's copy is as it was, ready for a retry
+    }
+
+    [Fact]
     public async Task Ping_succeeds_on_a_reachable_store()
     {
         await Store.PingAsync(Ct);

@@ -27,7 +27,8 @@ public sealed class MongoServerFixture : IAsyncLifetime
         {
             try
             {
-                _container = new MongoDbBuilder("mongo:8.0").Build();
+                // A replica set, as in production: batches (the outbox) commit in multi-document transactions.
+                _container = new MongoDbBuilder("mongo:8.0").WithReplicaSet().Build();
                 await _container.StartAsync(TestContext.Current.CancellationToken);
                 connectionString = _container.GetConnectionString();
             }

@@ -1,4 +1,6 @@
+using LLMTune.Contracts;
 using LLMTune.Finetune.Features.Jobs;
+using LLMTune.Platform.Outbox;
 using LLMTune.Platform.Storage.LiteDb;
 using Microsoft.Extensions.Time.Testing;
 
@@ -10,14 +12,15 @@ public sealed class QueueTests
     private static (JobStore Store, FakeTimeProvider Time) NewStore()
     {
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
-        return (new JobStore(new LiteDbDocumentStore(LiteDbDocumentStore.InMemory), time), time);
+        var documents = new LiteDbDocumentStore(LiteDbDocumentStore.InMemory);
+        return (new JobStore(documents, new EventOutbox(documents, new OutboxSignal(), time), time), time);
     }
 
     private static async Task<FineTuneJob> Queue(JobStore store, FakeTimeProvider time, string workspace, string id)
     {
         time.Advance(TimeSpan.FromSeconds(1));
         var job = new FineTuneJob { Id = id, WorkspaceId = workspace, BaseModel = "m", Dataset = "file_x", Epochs = 1, BatchSize = 1, LearningRate = 0.001, CreatedAt = store.Now, UpdatedAt = store.Now };
-        await store.InsertAsync(job, CancellationToken.None);
+        await store.InsertAsync(job, new TrainingQueued(workspace, id, time.GetUtcNow(), id, "m"), CancellationToken.None);
         return job;
     }
 

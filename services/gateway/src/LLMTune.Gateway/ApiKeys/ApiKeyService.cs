@@ -1,10 +1,10 @@
 using System.Collections.Concurrent;
 using System.ComponentModel.DataAnnotations;
 using LLMTune.Contracts;
-using MassTransit;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using LLMTune.Platform.Http;
+using LLMTune.Platform.Outbox;
 using LLMTune.Platform.Storage;
 
 namespace LLMTune.Gateway.ApiKeys;
@@ -48,7 +48,7 @@ public sealed record KeyVerification(KeyCheck Result, ApiKey? Key)
 }
 
 /// <summary>Creates, verifies, lists, rotates and revokes API keys. Verification is cached and evicted on change.</summary>
-public sealed class ApiKeyService(IDocumentStore store, IBus bus, TimeProvider time, IOptions<ApiKeyOptions> options, ILogger<ApiKeyService> logger)
+public sealed class ApiKeyService(IDocumentStore store, EventOutbox outbox, TimeProvider time, IOptions<ApiKeyOptions> options, ILogger<ApiKeyService> logger)
 {
     private readonly IDocumentCollection<ApiKey> keys = store.Collection<ApiKey>(ApiKey.Collection);
     private readonly ConcurrentDictionary<string, CachedKey> cache = new(StringComparer.Ordinal);
@@ -126,15 +126,20 @@ public sealed class ApiKeyService(IDocumentStore store, IBus bus, TimeProvider t
 
     public async Task<ApiKey?> RevokeAsync(string workspaceId, string keyId, CancellationToken ct)
     {
-        var key = await keys.FindOneAndUpdateAsync(
-            k => k.Id == keyId && k.WorkspaceId == workspaceId,
-            k => k.RevokedAt ??= Now(),
-            null, ct);
+        var key = await ChangeAsync(workspaceId, keyId, k =>
+        {
+            if (k.RevokedAt is not null)
+            {
+                return false; // already revoked: nothing changes, nothing to announce
+            }
+
+            k.RevokedAt = Now();
+            return true;
+        }, ct);
         if (key is not null)
         {
             Evict(key);
             logger.LogInformation("Revoked API key {KeyId} in workspace {WorkspaceId}", key.Id, workspaceId);
-            await AnnounceChangeAsync(key);
         }
 
         return key;
@@ -146,18 +151,23 @@ public sealed class ApiKeyService(IDocumentStore store, IBus bus, TimeProvider t
         var now = Now();
         var grace = gracePeriod ?? options.Value.RotationGracePeriod;
         ApiKey? before = null;
-        var key = await keys.FindOneAndUpdateAsync(
-            k => k.Id == keyId && k.WorkspaceId == workspaceId && k.RevokedAt == null,
-            k =>
+        var rotated = false;
+        var key = await ChangeAsync(workspaceId, keyId, k =>
+        {
+            if (k.RevokedAt is not null)
             {
-                before = Clone(k);
-                k.PreviousSecretHash = grace > TimeSpan.Zero ? k.SecretHash : null;
-                k.PreviousSecretExpiresAt = grace > TimeSpan.Zero ? now + grace : null;
-                k.SecretHash = ApiKeySecrets.Hash(secret);
-                k.Prefix = ApiKeySecrets.DisplayPrefix(secret);
-            },
-            null, ct);
-        if (key is null)
+                return false;
+            }
+
+            before = Clone(k);
+            k.PreviousSecretHash = grace > TimeSpan.Zero ? k.SecretHash : null;
+            k.PreviousSecretExpiresAt = grace > TimeSpan.Zero ? now + grace : null;
+            k.SecretHash = ApiKeySecrets.Hash(secret);
+            k.Prefix = ApiKeySecrets.DisplayPrefix(secret);
+            rotated = true;
+            return true;
+        }, ct);
+        if (key is null || !rotated)
         {
             return null;
         }
@@ -169,7 +179,6 @@ public sealed class ApiKeyService(IDocumentStore store, IBus bus, TimeProvider t
 
         Evict(key);
         logger.LogInformation("Rotated API key {KeyId} in workspace {WorkspaceId}; old secret valid for {Grace}", key.Id, workspaceId, grace);
-        await AnnounceChangeAsync(key);
         return (key, secret);
     }
 
@@ -185,17 +194,33 @@ public sealed class ApiKeyService(IDocumentStore store, IBus bus, TimeProvider t
         }
     }
 
-    /// <summary>Tells the other gateway replicas; if the bus is down, their cache TTL still bounds the delay.</summary>
-    private async Task AnnounceChangeAsync(ApiKey key)
+    /// <summary>
+    /// Applies <paramref name="change"/> to the workspace's key (it returns false when there is nothing to change) and
+    /// records it with <see cref="ApiKeyChanged"/> for the other gateway replicas in one write, retrying when a
+    /// concurrent write (say, lastUsedAt) got there first. Null when the workspace has no such key.
+    /// </summary>
+    private async Task<ApiKey?> ChangeAsync(string workspaceId, string keyId, Func<ApiKey, bool> change, CancellationToken ct)
     {
-        try
+        while (true)
         {
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10)); // a broker that is down must not hang the revoke
-            await bus.Publish(new ApiKeyChanged(key.WorkspaceId, key.Id, time.GetUtcNow(), key.Id), timeout.Token);
-        }
-        catch (Exception e)
-        {
-            logger.LogWarning(e, "Could not announce the change of API key {KeyId}; other replicas notice within Gateway:ApiKeys:CacheTtl", key.Id);
+            var key = await GetAsync(workspaceId, keyId, ct);
+            if (key is null || !change(key))
+            {
+                return key;
+            }
+
+            try
+            {
+                await outbox.Write()
+                    .Replace(keys, key)
+                    .Add(new ApiKeyChanged(key.WorkspaceId, key.Id, time.GetUtcNow(), key.Id))
+                    .CommitAsync(ct);
+                return key;
+            }
+            catch (ConcurrencyConflictException)
+            {
+                // Read it again and re-apply the change.
+            }
         }
     }
 

@@ -67,6 +67,13 @@ public static class ProxySetup
     public static void MapGatewayProxy(this WebApplication app)
     {
         app.UseRequestTimeouts();
-        app.MapReverseProxy();
+        app.MapReverseProxy(proxy =>
+        {
+            proxy.Use(ProxyErrors.TranslateAsync);
+            // YARP's default pipeline, which a custom one replaces.
+            proxy.UseSessionAffinity();
+            proxy.UseLoadBalancing();
+            proxy.UsePassiveHealthChecks();
+        });
     }
 }

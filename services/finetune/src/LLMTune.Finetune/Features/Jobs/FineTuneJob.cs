@@ -92,7 +92,6 @@ public sealed class FineTuneJob : IDocument
     public bool StoppedEarly { get; set; }
 
     public bool StartedAnnounced { get; set; }
-    public bool CompletionAnnounced { get; set; }
     /// <summary>Where the result is, as the artifact store names it for other services (<c>file:///…</c> or <c>s3://…</c>).</summary>
     public string? ArtifactLocation { get; set; }
     public string? ArtifactKind { get; set; }

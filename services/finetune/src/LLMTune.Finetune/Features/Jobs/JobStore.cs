@@ -1,11 +1,12 @@
 using System.Globalization;
 using LLMTune.Platform.Http;
+using LLMTune.Platform.Outbox;
 using LLMTune.Platform.Storage;
 
 namespace LLMTune.Finetune.Features.Jobs;
 
 /// <summary>Jobs and their events in the document store: reads, lists, the fair claim and owner-conditional writes.</summary>
-public sealed class JobStore(IDocumentStore store, TimeProvider time)
+public sealed class JobStore(IDocumentStore store, EventOutbox outbox, TimeProvider time)
 {
     private static long _eventCounter;
     private readonly IDocumentCollection<FineTuneJob> _jobs = store.Collection<FineTuneJob>(FineTuneJob.Collection);
@@ -23,7 +24,9 @@ public sealed class JobStore(IDocumentStore store, TimeProvider time)
         await _checkpoints.EnsureIndexAsync(c => c.JobId, ct: ct);
     }
 
-    public Task InsertAsync(FineTuneJob job, CancellationToken ct) => _jobs.InsertAsync(job, ct);
+    /// <summary>Records a new job together with the event that announces it (one write, through the outbox).</summary>
+    public Task InsertAsync(FineTuneJob job, object announcement, CancellationToken ct) =>
+        outbox.Write().Insert(_jobs, job).Add(announcement).CommitAsync(ct);
 
     public Task<FineTuneJob?> GetAsync(string jobId, CancellationToken ct) => _jobs.GetAsync(jobId, ct);
 
@@ -76,32 +79,25 @@ public sealed class JobStore(IDocumentStore store, TimeProvider time)
     public Task<IReadOnlyList<JobEvent>> EventsOfAsync(string jobId, CancellationToken ct) =>
         _events.FindAsync(e => e.JobId == jobId, FindOptions<JobEvent>.OrderBy(e => e.CreatedAt).ThenBy(e => e.Id), ct);
 
-    /// <summary>Applies <paramref name="update"/> only while <paramref name="workerId"/> still holds the job's lease.</summary>
-    public Task<FineTuneJob?> UpdateOwnedAsync(string jobId, string workerId, Action<FineTuneJob> update, CancellationToken ct)
-    {
-        var now = Now;
-        return _jobs.FindOneAndUpdateAsync(
-            j => j.Id == jobId && j.LeaseOwner == workerId && (j.Status == JobStatus.Validating || j.Status == JobStatus.Training),
-            j =>
-            {
-                update(j);
-                j.UpdatedAt = now;
-            },
-            null, ct);
-    }
+    /// <summary>
+    /// Applies <paramref name="update"/> only while <paramref name="workerId"/> still holds the job's lease; the event
+    /// <paramref name="announce"/> makes of the updated job (null for none) is recorded in the same write.
+    /// </summary>
+    public Task<FineTuneJob?> UpdateOwnedAsync(string jobId, string workerId, Action<FineTuneJob> update, CancellationToken ct, Func<FineTuneJob, object?>? announce = null) =>
+        UpdateWhereAsync(jobId, j => j.LeaseOwner == workerId && (j.Status == JobStatus.Validating || j.Status == JobStatus.Training), update, announce, ct);
 
     /// <summary>The owning worker's last write: applies <paramref name="update"/> and gives up the lease in the same write.</summary>
-    public Task<FineTuneJob?> ReleaseAsync(string jobId, string workerId, Action<FineTuneJob> update, CancellationToken ct) =>
+    public Task<FineTuneJob?> ReleaseAsync(string jobId, string workerId, Action<FineTuneJob> update, CancellationToken ct, Func<FineTuneJob, object?>? announce = null) =>
         UpdateOwnedAsync(jobId, workerId, j =>
         {
             update(j);
             j.ReleaseLease();
-        }, ct);
+        }, ct, announce);
 
     public Task<FineTuneJob?> UpdateAsync(string jobId, Func<FineTuneJob, bool> applies, Action<FineTuneJob> update, CancellationToken ct) =>
-        UpdateWhereAsync(jobId, applies, update, ct);
+        UpdateWhereAsync(jobId, applies, update, null, ct);
 
-    private async Task<FineTuneJob?> UpdateWhereAsync(string jobId, Func<FineTuneJob, bool> applies, Action<FineTuneJob> update, CancellationToken ct)
+    private async Task<FineTuneJob?> UpdateWhereAsync(string jobId, Func<FineTuneJob, bool> applies, Action<FineTuneJob> update, Func<FineTuneJob, object?>? announce, CancellationToken ct)
     {
         // Optimistic read-check-replace: the predicate is arbitrary code, so it is checked on the read copy and the
         // version guards against a write in between (then read again).
@@ -117,7 +113,13 @@ public sealed class JobStore(IDocumentStore store, TimeProvider time)
             job.UpdatedAt = Now;
             try
             {
-                await _jobs.ReplaceAsync(job, ct);
+                var write = outbox.Write().Replace(_jobs, job);
+                if (announce?.Invoke(job) is { } announcement)
+                {
+                    write.Add(announcement);
+                }
+
+                await write.CommitAsync(ct);
                 return job;
             }
             catch (ConcurrencyConflictException)
@@ -184,13 +186,6 @@ public sealed class JobStore(IDocumentStore store, TimeProvider time)
 
         return null;
     }
-
-    /// <summary>Completed jobs whose completion was never announced (the process died in between).</summary>
-    public Task<IReadOnlyList<FineTuneJob>> UnannouncedCompletionsAsync(CancellationToken ct) =>
-        _jobs.FindAsync(j => j.Status == JobStatus.Completed && !j.CompletionAnnounced, FindOptions<FineTuneJob>.First(50), ct);
-
-    public Task<FineTuneJob?> MarkCompletionAnnouncedAsync(string jobId, CancellationToken ct) =>
-        _jobs.FindOneAndUpdateAsync(j => j.Id == jobId, j => j.CompletionAnnounced = true, null, ct);
 
     public Task<FineTuneJob?> SetFineTunedModelAsync(string jobId, string workspaceId, string modelId, CancellationToken ct)
     {

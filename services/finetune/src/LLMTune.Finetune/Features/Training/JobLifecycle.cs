@@ -1,7 +1,6 @@
 using System.Globalization;
 using LLMTune.Contracts;
 using LLMTune.Finetune.Features.Jobs;
-using MassTransit;
 using Microsoft.Extensions.Logging;
 
 namespace LLMTune.Finetune.Features.Training;
@@ -12,31 +11,29 @@ public sealed record CompletedTraining(
 
 /// <summary>
 /// Every job state change that other services hear about, in one place: each method records the change on the job
-/// (and its history) and then publishes the matching event. Writes by a worker are conditional on its lease.
+/// and records the matching event in the same write (the outbox publishes it). Writes by a worker are conditional on its lease.
 /// </summary>
-public sealed class JobLifecycle(JobStore jobs, IBus bus, TimeProvider time, ILogger<JobLifecycle> logger)
+public sealed class JobLifecycle(JobStore jobs, TimeProvider time, ILogger<JobLifecycle> logger)
 {
     public async Task QueuedAsync(FineTuneJob job, CancellationToken ct)
     {
-        await jobs.InsertAsync(job, ct);
+        await jobs.InsertAsync(job, new TrainingQueued(job.WorkspaceId, job.Id, time.GetUtcNow(), job.Id, job.BaseModel), ct);
         await jobs.AddEventAsync(job, "status", "Job created and queued.", e => e.Status = "queued", ct);
-        await bus.Publish(new TrainingQueued(job.WorkspaceId, job.Id, time.GetUtcNow(), job.Id, job.BaseModel), ct);
     }
 
     /// <summary>Training begins (or resumes); <see cref="TrainingStarted"/> is announced once per job, not per attempt.</summary>
     public async Task<FineTuneJob> TrainingAsync(FineTuneJob job, string workerId, CancellationToken ct)
     {
+        var firstStart = false;
         job = await jobs.UpdateOwnedAsync(job.Id, workerId, j =>
         {
             j.Status = JobStatus.Training;
             j.StartedAt ??= jobs.Now;
-        }, ct) ?? throw new LeaseLostException();
+            firstStart = !j.StartedAnnounced; // a resumed job was announced by its first attempt
+            j.StartedAnnounced = true;
+        }, ct, j => firstStart ? new TrainingStarted(j.WorkspaceId, j.Id, time.GetUtcNow(), j.Id, j.BaseModel, j.Epochs, j.WebhookUrl) : null)
+            ?? throw new LeaseLostException();
         await jobs.AddEventAsync(job, "status", job.Step > 0 ? $"Training resumes (last recorded step {job.Step})." : "Training started.", e => e.Status = "training", ct);
-        if (!job.StartedAnnounced)
-        {
-            await bus.Publish(new TrainingStarted(job.WorkspaceId, job.Id, time.GetUtcNow(), job.Id, job.BaseModel, job.Epochs, job.WebhookUrl), ct);
-            job = await jobs.UpdateOwnedAsync(job.Id, workerId, j => j.StartedAnnounced = true, ct) ?? throw new LeaseLostException();
-        }
 
         return job;
     }
@@ -54,7 +51,7 @@ public sealed class JobLifecycle(JobStore jobs, IBus bus, TimeProvider time, ILo
             j.Loss = p.Loss;
             j.EvalLoss = p.EvalLoss ?? j.EvalLoss;
             j.TokensPerSecond = Math.Round(p.TokensPerSecond, 1);
-        }, ct);
+        }, ct, j => new TrainingProgressed(j.WorkspaceId, j.Id, time.GetUtcNow(), j.Id, j.Progress, p.Epoch, p.TotalEpochs, p.Loss, p.EvalLoss, p.TokensPerSecond));
         if (updated is null)
         {
             return null;
@@ -72,8 +69,6 @@ public sealed class JobLifecycle(JobStore jobs, IBus bus, TimeProvider time, ILo
                 e.EvalLoss = p.EvalLoss;
                 e.TokensPerSecond = updated.TokensPerSecond;
             }, ct);
-        await bus.Publish(new TrainingProgressed(updated.WorkspaceId, updated.Id, time.GetUtcNow(), updated.Id, updated.Progress,
-            p.Epoch, p.TotalEpochs, p.Loss, p.EvalLoss, p.TokensPerSecond), ct);
         return updated;
     }
 
@@ -92,7 +87,7 @@ public sealed class JobLifecycle(JobStore jobs, IBus bus, TimeProvider time, ILo
             j.DeployedEvalLoss = outcome.DeployedEvalLoss;
             j.DeployedCheckpointId = outcome.DeployedCheckpointId;
             j.StoppedEarly = outcome.StoppedEarly;
-        }, CancellationToken.None);
+        }, CancellationToken.None, j => new TrainingCompleted(j.WorkspaceId, j.Id, time.GetUtcNow(), j.Id, j.BaseModel, j.ArtifactLocation!, j.ArtifactKind!, j.WebhookUrl));
         if (completed is null)
         {
             return null;
@@ -104,17 +99,7 @@ public sealed class JobLifecycle(JobStore jobs, IBus bus, TimeProvider time, ILo
             e.Status = "completed";
             e.Step = outcome.DeployedStep;
         }, CancellationToken.None);
-        await AnnounceCompletionAsync(completed, CancellationToken.None);
         return completed;
-    }
-
-    /// <summary>A completion recorded but never announced (the process died in between) is announced on start.</summary>
-    public async Task AnnounceUnannouncedCompletionsAsync(CancellationToken ct)
-    {
-        foreach (var job in await jobs.UnannouncedCompletionsAsync(ct))
-        {
-            await AnnounceCompletionAsync(job, ct);
-        }
     }
 
     public async Task<FineTuneJob?> FailedAsync(string jobId, string workerId, string code, string message)
@@ -125,7 +110,7 @@ public sealed class JobLifecycle(JobStore jobs, IBus bus, TimeProvider time, ILo
             j.ErrorCode = code;
             j.ErrorMessage = message;
             j.FinishedAt = jobs.Now;
-        }, CancellationToken.None);
+        }, CancellationToken.None, j => new TrainingFailed(j.WorkspaceId, j.Id, time.GetUtcNow(), j.Id, j.BaseModel, code, message, j.WebhookUrl));
         if (failed is null)
         {
             return null;
@@ -133,7 +118,6 @@ public sealed class JobLifecycle(JobStore jobs, IBus bus, TimeProvider time, ILo
 
         logger.LogWarning("Fine-tune job {JobId} failed: {Code} {Message}", jobId, code, message);
         await jobs.AddEventAsync(failed, "status", message, e => e.Status = "failed", CancellationToken.None);
-        await bus.Publish(new TrainingFailed(failed.WorkspaceId, failed.Id, time.GetUtcNow(), failed.Id, failed.BaseModel, code, message, failed.WebhookUrl), CancellationToken.None);
         return failed;
     }
 
@@ -144,11 +128,5 @@ public sealed class JobLifecycle(JobStore jobs, IBus bus, TimeProvider time, ILo
         {
             await jobs.AddEventAsync(requeued, "status", "The service is stopping; the job is queued again and resumes from its last checkpoint.", e => e.Status = "queued", CancellationToken.None);
         }
-    }
-
-    private async Task AnnounceCompletionAsync(FineTuneJob job, CancellationToken ct)
-    {
-        await bus.Publish(new TrainingCompleted(job.WorkspaceId, job.Id, time.GetUtcNow(), job.Id, job.BaseModel, job.ArtifactLocation!, job.ArtifactKind!, job.WebhookUrl), ct);
-        await jobs.MarkCompletionAnnouncedAsync(job.Id, ct);
     }
 }

@@ -39,7 +39,6 @@ public sealed class TrainingWorker(
         logger.LogInformation("Fine-tune worker {WorkerId} started with {Concurrency} slot(s)", WorkerId, worker.Concurrency);
         try
         {
-            await lifecycle.AnnounceUnannouncedCompletionsAsync(stoppingToken);
             while (!stoppingToken.IsCancellationRequested)
             {
                 await slots.WaitAsync(stoppingToken);

@@ -5,17 +5,16 @@ using Microsoft.Extensions.Logging;
 
 namespace LLMTune.Inference.Features.Deployment;
 
-/// <summary>A finished fine-tune goes into service at once and is announced with <see cref="ModelDeployed"/>.</summary>
-public sealed class DeployTrainedModelConsumer(DeploymentService deployments, TimeProvider time, ILogger<DeployTrainedModelConsumer> logger)
+/// <summary>A finished fine-tune goes into service at once; its record and <see cref="ModelDeployed"/> are written together.</summary>
+public sealed class DeployTrainedModelConsumer(DeploymentService deployments, ILogger<DeployTrainedModelConsumer> logger)
     : IConsumer<TrainingCompleted>
 {
     public async Task Consume(ConsumeContext<TrainingCompleted> context)
     {
         var training = context.Message;
-        DeployedModel? record;
         try
         {
-            record = await deployments.DeployAsync(training, context.CancellationToken);
+            await deployments.DeployAsync(training, context.CancellationToken);
         }
         catch (DeploymentFailedException e)
         {
@@ -23,15 +22,6 @@ public sealed class DeployTrainedModelConsumer(DeploymentService deployments, Ti
             logger.LogError(e, "Could not deploy job {JobId} of workspace {WorkspaceId}", training.JobId, training.WorkspaceId);
             throw;
         }
-
-        if (record is null || record.Announced)
-        {
-            return;
-        }
-
-        await context.Publish(new ModelDeployed(
-            record.WorkspaceId, training.JobId, time.GetUtcNow(), record.Id, record.BaseModel, record.JobId, training.WebhookUrl));
-        await deployments.MarkAnnouncedAsync(record, context.CancellationToken);
     }
 }
 

@@ -31,8 +31,6 @@ public sealed class DeployedModel : IDocument
     /// <summary>Set when the owner removed it: it is never loaded again, even if the training event is redelivered.</summary>
     public DateTime? RemovedAt { get; set; }
 
-    /// <summary>Whether <c>ModelDeployed</c> went out, so a redelivered <c>TrainingCompleted</c> announces it only once.</summary>
-    public bool Announced { get; set; }
 
     public static string ModelIdFor(string baseModel, string workspaceId, string jobId) => $"ft:{baseModel}:{workspaceId}:{jobId}";
 }

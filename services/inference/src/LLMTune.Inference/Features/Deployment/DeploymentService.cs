@@ -2,8 +2,8 @@ using LLMTune.Contracts;
 using LLMTune.Engine.Inference;
 using LLMTune.Inference.Features.Models;
 using LLMTune.Platform.Artifacts;
+using LLMTune.Platform.Outbox;
 using LLMTune.Platform.Storage;
-using MassTransit;
 using Microsoft.Extensions.Logging;
 
 namespace LLMTune.Inference.Features.Deployment;
@@ -21,7 +21,7 @@ public sealed class DeploymentService(
     ModelManager engine,
     IDocumentStore store,
     IArtifactStore artifacts,
-    IBus bus,
+    EventOutbox outbox,
     TimeProvider time,
     ILogger<DeploymentService> logger)
 {
@@ -67,7 +67,11 @@ public sealed class DeploymentService(
             {
                 try
                 {
-                    await Deployments.InsertAsync(record, cancellationToken).ConfigureAwait(false);
+                    // Recorded and announced in one write: a redelivered TrainingCompleted finds the record and announces nothing.
+                    await outbox.Write()
+                        .Insert(Deployments, record)
+                        .Add(new ModelDeployed(record.WorkspaceId, training.JobId, time.GetUtcNow(), record.Id, record.BaseModel, record.JobId, training.WebhookUrl))
+                        .CommitAsync(cancellationToken).ConfigureAwait(false);
                 }
                 catch (DuplicateDocumentException)
                 {
@@ -87,13 +91,6 @@ public sealed class DeploymentService(
         {
             _gate.Release();
         }
-    }
-
-    /// <summary>Records that <c>ModelDeployed</c> went out for this deployment.</summary>
-    public async Task MarkAnnouncedAsync(DeployedModel record, CancellationToken cancellationToken)
-    {
-        record.Announced = true;
-        await Deployments.ReplaceAsync(record, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Loads every recorded deployment (at start). Failures are logged; the others still load.</summary>
@@ -173,25 +170,17 @@ public sealed class DeploymentService(
             }
 
             record.RemovedAt = time.GetUtcNow().UtcDateTime;
-            await Deployments.ReplaceAsync(record, cancellationToken).ConfigureAwait(false);
+            // The other replicas learn of it from ModelRemoved, recorded with the removal.
+            await outbox.Write()
+                .Replace(Deployments, record)
+                .Add(new ModelRemoved(workspaceId, modelId, time.GetUtcNow(), modelId))
+                .CommitAsync(cancellationToken).ConfigureAwait(false);
             await UnloadAsync(modelId).ConfigureAwait(false);
             logger.LogInformation("Removed deployed model {ModelId}", modelId);
         }
         finally
         {
             _gate.Release();
-        }
-
-        try
-        {
-            // The removal is recorded: announce it even if the caller has gone, but do not hang on a broker that is down.
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-            await bus.Publish(new ModelRemoved(workspaceId, modelId, time.GetUtcNow(), modelId), timeout.Token).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            // Recorded as removed: other replicas refuse it once they reload, but until then they may still serve it.
-            logger.LogWarning(e, "Could not announce the removal of {ModelId} to other replicas", modelId);
         }
 
         return true;

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using LLMTune.Contracts;
-using MassTransit;
+using LLMTune.Platform.Outbox;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 
@@ -55,11 +55,12 @@ public sealed class InferenceSession : IAsyncDisposable
     }
 }
 
-/// <summary>Publishes usage for billing; a broker hiccup is logged, never turned into a failed inference.</summary>
-public sealed class UsageMeter(IBus bus, TimeProvider time, ILogger<UsageMeter> logger)
+/// <summary>
+/// Records usage for billing in the outbox, once the response is complete: the broker is never on the request's path,
+/// and an outage only delays the event.
+/// </summary>
+public sealed class UsageMeter(EventOutbox outbox, TimeProvider time, ILogger<UsageMeter> logger)
 {
-    private static readonly TimeSpan PublishTimeout = TimeSpan.FromSeconds(10);
-
     /// <summary>Starts metering a call; with a <paramref name="response"/>, usage is recorded after it completes.</summary>
     public InferenceSession Begin(InferenceCaller caller, ModelCall call, long startedAt, bool streamed, HttpResponse? response = null) =>
         new(caller, this, call, startedAt, streamed, response);
@@ -81,12 +82,11 @@ public sealed class UsageMeter(IBus bus, TimeProvider time, ILogger<UsageMeter> 
         try
         {
             // Not the request's token: a client that left must still be metered.
-            using var timeout = new CancellationTokenSource(PublishTimeout);
-            await bus.Publish(usage, timeout.Token).ConfigureAwait(false);
+            await outbox.PublishAsync(usage, CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception e)
         {
-            logger.LogError(e, "Could not publish InferenceCompleted for request {RequestId} ({Model}, {Tokens} tokens)",
+            logger.LogError(e, "Could not record InferenceCompleted for request {RequestId} ({Model}, {Tokens} tokens)",
                 usage.CorrelationId, usage.Model, usage.PromptTokens + usage.CompletionTokens);
         }
     }
