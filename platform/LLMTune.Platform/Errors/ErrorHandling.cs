@@ -32,13 +32,23 @@ public static class ErrorHandling
             {
                 StatusCodes.Status404NotFound => $"No route matches {http.Request.Method} {http.Request.Path}.",
                 StatusCodes.Status405MethodNotAllowed => $"Method {http.Request.Method} is not allowed on {http.Request.Path}.",
-                StatusCodes.Status415UnsupportedMediaType => "Unsupported content type: send application/json.",
+                StatusCodes.Status415UnsupportedMediaType => UnsupportedContentType(http),
                 StatusCodes.Status401Unauthorized => "Missing or invalid API key.",
                 _ => ReasonPhrase(status),
             };
             return ApiErrors.WriteAsync(http, status, ApiErrors.CodeFor(status), message);
         });
         return app;
+    }
+
+    /// <summary>Names what the operation takes (routing knows it from the endpoint's declared request body).</summary>
+    private static string UnsupportedContentType(HttpContext http)
+    {
+        var accepted = http.GetEndpoint()?.Metadata.GetOrderedMetadata<Microsoft.AspNetCore.Http.Metadata.IAcceptsMetadata>()
+            .SelectMany(a => a.ContentTypes).Distinct().ToList();
+        return accepted is { Count: > 0 }
+            ? $"Unsupported content type: send {string.Join(" or ", accepted)}."
+            : $"Unsupported content type '{http.Request.ContentType}' for {http.Request.Method} {http.Request.Path}: /openapi/v1.json names what each operation takes.";
     }
 
     private static string ReasonPhrase(int status) =>

@@ -68,7 +68,8 @@ public sealed class JobApiTests(SharedHost fixture) : IClassFixture<SharedHost>
             await (await client.PostAsync("/v1/files", form)).AssertError(HttpStatusCode.RequestEntityTooLarge, "file_too_large");
         }
 
-        await (await client.PostAsJsonAsync("/v1/files", new { purpose = "fine-tune" })).AssertError(HttpStatusCode.BadRequest);
+        // The operation declares its multipart body, so routing refuses other content types.
+        await (await client.PostAsJsonAsync("/v1/files", new { purpose = "fine-tune" })).AssertError(HttpStatusCode.UnsupportedMediaType, "unsupported_media_type");
         Assert.Empty(Directory.Exists(Path.Combine(Host.ArtifactsPath, "files"))
             ? Directory.GetFiles(Path.Combine(Host.ArtifactsPath, "files"), "*.tmp")
             : []);

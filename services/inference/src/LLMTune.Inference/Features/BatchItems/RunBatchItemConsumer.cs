@@ -5,6 +5,7 @@ using LLMTune.Engine.Inference;
 using LLMTune.Inference.Features.Generation;
 using LLMTune.Inference.Features.NativeInference;
 using LLMTune.Platform.Errors;
+using LLMTune.Platform.Outbox;
 using MassTransit;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
@@ -24,6 +25,7 @@ public sealed class RunBatchItemConsumer(
     InferenceService inference,
     UsageMeter meter,
     BatchItemRuns runs,
+    EventOutbox outbox,
     IOptions<InferenceOptions> options,
     TimeProvider time,
     ILogger<RunBatchItemConsumer> logger) : IConsumer<RunBatchItem>
@@ -37,7 +39,7 @@ public sealed class RunBatchItemConsumer(
         var (claimed, finished) = await runs.ClaimAsync(item.ItemKey, options.Value.BatchItemLease, ct);
         if (finished?.OutcomeJson is { } stored)
         {
-            await context.Publish(JsonSerializer.Deserialize<BatchItemCompleted>(stored, Json)!, ct);
+            await outbox.PublishAsync(JsonSerializer.Deserialize<BatchItemCompleted>(stored, Json)!, ct);
             return;
         }
 
@@ -58,7 +60,7 @@ public sealed class RunBatchItemConsumer(
         }
 
         await runs.CompleteAsync(item.ItemKey, JsonSerializer.Serialize(outcome, Json), ct);
-        await context.Publish(outcome, ct);
+        await outbox.PublishAsync(outcome, ct);
     }
 
     private async Task<BatchItemCompleted> RunAsync(RunBatchItem item, CancellationToken ct)
