@@ -230,8 +230,15 @@ static string WriteLongModel(int embedding, int layers)
 {
     var builder = LlamaGgufBuilder.CreateRandom(new RandomLlamaOptions
     {
-        EmbeddingLength = embedding, BlockCount = layers, HeadCount = 4, HeadCountKv = 4, FeedForwardLength = embedding * 3,
-        ContextLength = 256, Seed = 3, InitStd = 0.3f, Name = "bench-long",
+        EmbeddingLength = embedding,
+        BlockCount = layers,
+        HeadCount = 4,
+        HeadCountKv = 4,
+        FeedForwardLength = embedding * 3,
+        ContextLength = 256,
+        Seed = 3,
+        InitStd = 0.3f,
+        Name = "bench-long",
     });
     var width = builder.Weights.Hyperparameters.EmbeddingLength;
     for (var token = 0; token < builder.Tokenizer.TokenTypes.Count; token++)

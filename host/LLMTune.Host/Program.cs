@@ -1,5 +1,4 @@
 using System.CommandLine;
-using LLMTune.Host;
 using LLMTune.Host.Commands;
 
 // A thin entry point: parse the command line, then either serve or run an admin/model command.

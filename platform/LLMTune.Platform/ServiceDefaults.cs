@@ -1,10 +1,16 @@
+using LLMTune.Platform.Bus;
+using LLMTune.Platform.Errors;
+using LLMTune.Platform.Http;
+using LLMTune.Platform.Identity;
+using LLMTune.Platform.Modules;
+using LLMTune.Platform.Outbox;
+using LLMTune.Platform.Storage;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
@@ -17,13 +23,6 @@ using Scalar.AspNetCore;
 using Serilog;
 using Serilog.Events;
 using Serilog.Formatting.Compact;
-using LLMTune.Platform.Bus;
-using LLMTune.Platform.Errors;
-using LLMTune.Platform.Http;
-using LLMTune.Platform.Identity;
-using LLMTune.Platform.Modules;
-using LLMTune.Platform.Outbox;
-using LLMTune.Platform.Storage;
 
 namespace LLMTune.Platform;
 

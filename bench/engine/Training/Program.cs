@@ -56,26 +56,26 @@ try
     }).ToList();
 
     foreach (var threads in threadCounts)
-    foreach (var mode in new[] { TrainingMode.Full, TrainingMode.Lora })
-    {
-        var options = new TrainingOptions
+        foreach (var mode in new[] { TrainingMode.Full, TrainingMode.Lora })
         {
-            BaseModelPath = modelPath,
-            OutputPath = Path.Combine(work, $"out-{mode}.gguf"),
-            Mode = mode,
-            MaxSteps = steps,
-            BatchSize = batchSize,
-            SequenceLength = sequenceLength,
-            Threads = threads,
-            LearningRate = 1e-3f,
-            Lora = new LoraOptions { Rank = 8, Alpha = 16 },
-        };
-        var wall = Stopwatch.StartNew();
-        var result = await new LlamaTrainer().TrainAsync(options, examples, [], null);
-        wall.Stop();
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{mode,-4} {threads} thread(s): {result.TokensPerSecond,8:F0} tokens/s  ({result.TrainedTokens} tokens, {result.Steps} steps, {result.TrainableParameters / 1e6:F3} M trainable, loss {result.FinalTrainLoss:F3}, wall {wall.Elapsed.TotalSeconds:F1} s incl. load and save)"));
-    }
+            var options = new TrainingOptions
+            {
+                BaseModelPath = modelPath,
+                OutputPath = Path.Combine(work, $"out-{mode}.gguf"),
+                Mode = mode,
+                MaxSteps = steps,
+                BatchSize = batchSize,
+                SequenceLength = sequenceLength,
+                Threads = threads,
+                LearningRate = 1e-3f,
+                Lora = new LoraOptions { Rank = 8, Alpha = 16 },
+            };
+            var wall = Stopwatch.StartNew();
+            var result = await new LlamaTrainer().TrainAsync(options, examples, [], null);
+            wall.Stop();
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{mode,-4} {threads} thread(s): {result.TokensPerSecond,8:F0} tokens/s  ({result.TrainedTokens} tokens, {result.Steps} steps, {result.TrainableParameters / 1e6:F3} M trainable, loss {result.FinalTrainLoss:F3}, wall {wall.Elapsed.TotalSeconds:F1} s incl. load and save)"));
+        }
 }
 finally
 {

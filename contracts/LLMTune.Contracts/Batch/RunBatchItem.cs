@@ -4,7 +4,7 @@ namespace LLMTune.Contracts;
 /// A command from the batch service to the inference service: run one batch item through the inference path and publish
 /// <see cref="BatchItemCompleted"/>. <paramref name="ItemKey"/> is unique per item (the batch id and the item's position);
 /// the same item may be requested more than once (redelivery, or a re-request after its result never came) and runs to
-/// completion at most once per inference store. <paramref name="MetadataJson"/> is the caller's metadata object, as JSON.
+/// completion at most once per inference store.
 /// </summary>
 public sealed record RunBatchItem(
     string WorkspaceId,

@@ -1,10 +1,10 @@
 using System.ComponentModel.DataAnnotations;
+using LLMTune.Platform.Modules;
+using LLMTune.Platform.Outbox;
 using MassTransit;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
-using LLMTune.Platform.Modules;
-using LLMTune.Platform.Outbox;
 
 namespace LLMTune.Platform.Bus;
 

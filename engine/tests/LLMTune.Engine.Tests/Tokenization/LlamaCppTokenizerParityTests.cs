@@ -2,9 +2,9 @@ using System.Text;
 using LLama;
 using LLama.Common;
 using LLMTune.Engine.Gguf;
+using LLMTune.Engine.Tests.Support;
 using LLMTune.Engine.TinyModel;
 using LLMTune.Engine.Tokenization;
-using LLMTune.Engine.Tests.Support;
 
 namespace LLMTune.Engine.Tests.Tokenization;
 

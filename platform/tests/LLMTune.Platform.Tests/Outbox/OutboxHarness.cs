@@ -12,7 +12,7 @@ public sealed record ThingHappened(string ThingId, int Number);
 
 /// <summary>
 /// A host with the real outbox, dispatcher and inbox on the in-memory MassTransit bus over a given store, and a
-/// consumer that records each effect. <see cref="BrokerDown"/> makes every publish hang until it times out, as
+/// consumer that records each effect. <c>BrokerDown</c> makes every publish hang until it times out, as
 /// MassTransit does while RabbitMQ is unreachable.
 /// </summary>
 public sealed class OutboxHarness : IAsyncDisposable

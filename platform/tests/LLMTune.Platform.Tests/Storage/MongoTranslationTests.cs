@@ -1,5 +1,4 @@
 using System.Linq.Expressions;
-using LLMTune.Platform.Storage;
 using LLMTune.Platform.Storage.Mongo;
 using MongoDB.Bson;
 using MongoDB.Bson.Serialization;

@@ -1,8 +1,8 @@
-using Microsoft.AspNetCore.Builder;
-using Microsoft.Extensions.DependencyInjection;
 using LLMTune.Billing.Features.Accounts;
 using LLMTune.Billing.Features.Admission;
 using LLMTune.Platform.Modules;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace LLMTune.Billing;
 

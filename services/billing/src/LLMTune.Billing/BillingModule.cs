@@ -1,8 +1,8 @@
-using Microsoft.AspNetCore.Builder;
 using LLMTune.Billing.Features.Charging;
 using LLMTune.Billing.Features.Usage;
 using LLMTune.Platform.Modules;
 using MassTransit;
+using Microsoft.AspNetCore.Builder;
 
 namespace LLMTune.Billing;
 

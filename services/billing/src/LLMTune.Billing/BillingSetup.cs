@@ -1,11 +1,11 @@
 using System.ComponentModel.DataAnnotations;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Hosting;
 using LLMTune.Billing.Features.Accounts;
 using LLMTune.Billing.Features.Admission;
 using LLMTune.Billing.Features.Charging;
 using LLMTune.Billing.Features.Plans;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
 
 namespace LLMTune.Billing;
 

@@ -8,7 +8,6 @@ using LLMTune.Platform.Artifacts;
 using LLMTune.Platform.Modules;
 using MassTransit;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;

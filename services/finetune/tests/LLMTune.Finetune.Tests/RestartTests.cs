@@ -1,7 +1,6 @@
 using System.Net.Http.Headers;
 using System.Text.Json;
 using LLMTune.Finetune.Tests.Support;
-using LLMTune.Testing;
 
 namespace LLMTune.Finetune.Tests;
 

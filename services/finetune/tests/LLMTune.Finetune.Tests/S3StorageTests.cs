@@ -3,7 +3,6 @@ using System.Net.Http.Json;
 using LLMTune.Contracts;
 using LLMTune.Finetune.Tests.Support;
 using LLMTune.Platform.Artifacts;
-using LLMTune.Testing;
 
 namespace LLMTune.Finetune.Tests;
 

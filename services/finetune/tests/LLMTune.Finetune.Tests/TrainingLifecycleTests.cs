@@ -5,7 +5,6 @@ using System.Text.Json;
 using LLMTune.Contracts;
 using LLMTune.Finetune.Features.Training;
 using LLMTune.Finetune.Tests.Support;
-using LLMTune.Testing;
 
 namespace LLMTune.Finetune.Tests;
 

@@ -1,12 +1,12 @@
-using Microsoft.AspNetCore.Authentication;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.Extensions.DependencyInjection;
 using LLMTune.Gateway.Admin;
 using LLMTune.Gateway.ApiKeys;
 using LLMTune.Gateway.Proxy;
 using LLMTune.Gateway.Workspaces;
 using LLMTune.Platform.Modules;
 using MassTransit;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace LLMTune.Gateway;
 

@@ -4,8 +4,8 @@ using LLMTune.Contracts;
 using LLMTune.Gateway.ApiKeys;
 using LLMTune.Gateway.Workspaces;
 using LLMTune.Platform.Storage;
-using MassTransit;
 using LLMTune.Testing;
+using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 

@@ -1,11 +1,10 @@
 using System.Net;
 using System.Net.Http.Json;
 using LLMTune.Contracts;
-using LLMTune.Inference.Tests.Support;
 using LLMTune.Inference.Features.Deployment;
+using LLMTune.Inference.Tests.Support;
 using LLMTune.Platform.Artifacts;
 using LLMTune.Platform.Storage;
-using LLMTune.Testing;
 using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
 

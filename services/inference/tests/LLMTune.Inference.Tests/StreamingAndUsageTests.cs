@@ -2,7 +2,6 @@ using System.Net;
 using System.Net.Http.Json;
 using LLMTune.Contracts;
 using LLMTune.Inference.Tests.Support;
-using LLMTune.Testing;
 
 namespace LLMTune.Inference.Tests;
 

@@ -3,7 +3,6 @@ using System.Text;
 using System.Text.Json;
 using LLMTune.Contracts;
 using LLMTune.Inference.Tests.Support;
-using LLMTune.Testing;
 using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
 

@@ -3,7 +3,6 @@ using System.Net.Http.Json;
 using System.Text;
 using LLMTune.Contracts;
 using LLMTune.Inference.Tests.Support;
-using LLMTune.Testing;
 using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
 

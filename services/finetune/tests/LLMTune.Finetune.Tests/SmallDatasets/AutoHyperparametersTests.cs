@@ -1,6 +1,5 @@
 using System.Net;
 using LLMTune.Finetune.Tests.Support;
-using LLMTune.Testing;
 
 namespace LLMTune.Finetune.Tests.SmallDatasets;
 

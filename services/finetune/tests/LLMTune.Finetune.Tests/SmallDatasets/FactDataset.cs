@@ -2,7 +2,6 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using LLMTune.Finetune.Tests.Support;
-using LLMTune.Testing;
 
 namespace LLMTune.Finetune.Tests.SmallDatasets;
 

@@ -1,11 +1,11 @@
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Routing;
 using LLMTune.Gateway.ApiKeys;
 using LLMTune.Gateway.Workspaces;
 using LLMTune.Platform.Errors;
 using LLMTune.Platform.Http;
 using LLMTune.Platform.Storage;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
 
 namespace LLMTune.Gateway.Admin;
 

@@ -2,12 +2,12 @@ using System.Security.Claims;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Encodings.Web;
+using LLMTune.Platform.Errors;
+using LLMTune.Platform.Identity;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using LLMTune.Platform.Errors;
-using LLMTune.Platform.Identity;
 
 namespace LLMTune.Gateway.Admin;
 

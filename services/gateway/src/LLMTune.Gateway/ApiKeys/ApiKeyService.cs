@@ -1,11 +1,11 @@
 using System.Collections.Concurrent;
 using System.ComponentModel.DataAnnotations;
 using LLMTune.Contracts;
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
 using LLMTune.Platform.Http;
 using LLMTune.Platform.Outbox;
 using LLMTune.Platform.Storage;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace LLMTune.Gateway.ApiKeys;
 

@@ -1,11 +1,11 @@
 using System.Security.Claims;
 using System.Text.Json.Serialization;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Routing;
 using LLMTune.Platform.Errors;
 using LLMTune.Platform.Http;
 using LLMTune.Platform.Identity;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
 
 namespace LLMTune.Gateway.ApiKeys;
 

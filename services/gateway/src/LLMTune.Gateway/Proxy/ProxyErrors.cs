@@ -1,4 +1,3 @@
-using System.Net.Http;
 using System.Net.Sockets;
 using LLMTune.Platform.Errors;
 using Microsoft.AspNetCore.Http;

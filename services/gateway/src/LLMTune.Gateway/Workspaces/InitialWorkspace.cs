@@ -1,7 +1,7 @@
+using LLMTune.Platform.Modules;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using LLMTune.Platform.Modules;
 
 namespace LLMTune.Gateway.Workspaces;
 

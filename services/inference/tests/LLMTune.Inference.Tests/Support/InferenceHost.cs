@@ -1,7 +1,6 @@
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using LLMTune.Engine.Inference;
-using LLMTune.Testing;
 using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
 

@@ -161,7 +161,8 @@ public sealed class BatchSubmission(
         catch (RequestTimeoutException)
         {
             throw new ApiException(StatusCodes.Status503ServiceUnavailable, "inference_unavailable",
-                "The inference service did not answer in time; no batch was created. Retry shortly.") { RetryAfter = TimeSpan.FromSeconds(5) };
+                "The inference service did not answer in time; no batch was created. Retry shortly.")
+            { RetryAfter = TimeSpan.FromSeconds(5) };
         }
 
         if (!answer.Message.Exists)

@@ -2,7 +2,6 @@ using LLMTune.Billing.Features.Plans;
 using LLMTune.Contracts;
 using LLMTune.Platform.Http;
 using LLMTune.Platform.Outbox;
-using MassTransit;
 using Microsoft.Extensions.Logging;
 
 namespace LLMTune.Billing.Features.Accounts;

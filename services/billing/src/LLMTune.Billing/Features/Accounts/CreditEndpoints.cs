@@ -1,10 +1,10 @@
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Routing;
 using LLMTune.Billing.Features.Plans;
 using LLMTune.Platform.Errors;
 using LLMTune.Platform.Identity;
 using LLMTune.Platform.Storage;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
 
 namespace LLMTune.Billing.Features.Accounts;
 

@@ -1,5 +1,5 @@
-using Microsoft.AspNetCore.Http;
 using LLMTune.Platform.Identity;
+using Microsoft.AspNetCore.Http;
 
 namespace LLMTune.Billing.Features.Admission;
 

@@ -1,7 +1,7 @@
-using Microsoft.AspNetCore.Http;
 using LLMTune.Billing.Features.Accounts;
 using LLMTune.Billing.Features.Plans;
 using LLMTune.Platform.Errors;
+using Microsoft.AspNetCore.Http;
 
 namespace LLMTune.Billing.Features.Admission;
 

@@ -1,5 +1,5 @@
-using Microsoft.Extensions.Options;
 using LLMTune.Platform.Storage;
+using Microsoft.Extensions.Options;
 
 namespace LLMTune.Billing.Features.Plans;
 

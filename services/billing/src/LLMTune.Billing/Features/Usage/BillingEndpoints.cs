@@ -1,14 +1,14 @@
 using System.Globalization;
 using System.Security.Claims;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Routing;
 using LLMTune.Billing.Features.Accounts;
 using LLMTune.Billing.Features.Admission;
 using LLMTune.Billing.Features.Charging;
 using LLMTune.Billing.Features.Plans;
 using LLMTune.Platform.Errors;
 using LLMTune.Platform.Identity;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
 
 namespace LLMTune.Billing.Features.Usage;
 

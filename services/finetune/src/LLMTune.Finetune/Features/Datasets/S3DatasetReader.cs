@@ -1,7 +1,7 @@
 using System.Net;
 using Amazon.Runtime;
-using Amazon.S3.Model;
 using Amazon.S3;
+using Amazon.S3.Model;
 using LLMTune.Platform.Artifacts;
 using Microsoft.Extensions.Options;
 

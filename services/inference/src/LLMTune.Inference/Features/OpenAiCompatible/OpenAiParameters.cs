@@ -1,7 +1,7 @@
-using LLMTune.Platform.Errors;
 using System.Text.Json;
 using LLMTune.Engine.Inference;
 using LLMTune.Inference.Features.Generation;
+using LLMTune.Platform.Errors;
 
 namespace LLMTune.Inference.Features.OpenAiCompatible;
 

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
-using System.Net.Http.Headers;
 using System.Text;
 using LLMTune.Platform.Http;
 using Microsoft.Extensions.Options;
