@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
@@ -33,7 +32,7 @@ public sealed class BatchHost : IAsyncDisposable
     }
 
     public TestHost Host { get; }
-    public PublishedMessages Published { get; } = new();
+    public PublishedEvents Published { get; } = new();
     public ConsumedMessages Consumed { get; } = new();
     public string Key => Host.InitialKey;
 
@@ -129,46 +128,6 @@ public static class BatchApi
             $"batch {batchId} to end", timeout);
 
     public static int Count(this JsonElement batch, string name) => batch.GetProperty("counts").GetProperty(name).GetInt32();
-}
-
-/// <summary>Every message the host's bus published, in order (a publish observer).</summary>
-public sealed class PublishedMessages : IPublishObserver
-{
-    private readonly ConcurrentQueue<object> _messages = new();
-
-    public IReadOnlyList<T> Of<T>() where T : class => _messages.OfType<T>().ToList();
-
-    public Task PrePublish<T>(PublishContext<T> context) where T : class => Task.CompletedTask;
-
-    public Task PostPublish<T>(PublishContext<T> context) where T : class
-    {
-        _messages.Enqueue(context.Message);
-        return Task.CompletedTask;
-    }
-
-    public Task PublishFault<T>(PublishContext<T> context, Exception exception) where T : class => Task.CompletedTask;
-}
-
-/// <summary>Every message the host's consumers finished handling (successfully or not).</summary>
-public sealed class ConsumedMessages : IConsumeObserver
-{
-    private readonly ConcurrentQueue<object> _messages = new();
-
-    public IReadOnlyList<T> Of<T>() where T : class => _messages.OfType<T>().ToList();
-
-    public Task PreConsume<T>(ConsumeContext<T> context) where T : class => Task.CompletedTask;
-
-    public Task PostConsume<T>(ConsumeContext<T> context) where T : class
-    {
-        _messages.Enqueue(context.Message);
-        return Task.CompletedTask;
-    }
-
-    public Task ConsumeFault<T>(ConsumeContext<T> context, Exception exception) where T : class
-    {
-        _messages.Enqueue(context.Message);
-        return Task.CompletedTask;
-    }
 }
 
 /// <summary>One host per test class (xunit class fixture).</summary>

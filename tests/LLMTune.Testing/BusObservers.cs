@@ -1,12 +1,14 @@
 using System.Collections.Concurrent;
 using MassTransit;
 
-namespace LLMTune.Inference.Tests.Support;
+namespace LLMTune.Testing;
 
-/// <summary>Every message the host's bus publishes, recorded for assertions (connected as a publish observer).</summary>
+/// <summary>Every message a host's bus publishes, in order, recorded for assertions (connect as a publish observer).</summary>
 public sealed class PublishedEvents : IPublishObserver
 {
     private readonly ConcurrentQueue<object> _messages = new();
+
+    public IReadOnlyList<object> All => _messages.ToList();
 
     public IReadOnlyList<T> Of<T>() where T : class => _messages.OfType<T>().ToList();
 
@@ -21,7 +23,7 @@ public sealed class PublishedEvents : IPublishObserver
     public Task PublishFault<T>(PublishContext<T> context, Exception exception) where T : class => Task.CompletedTask;
 }
 
-/// <summary>Every message the host's consumers finished handling (successfully or not).</summary>
+/// <summary>Every message a host's consumers finished handling, successfully or not (connect as a consume observer).</summary>
 public sealed class ConsumedMessages : IConsumeObserver
 {
     private readonly ConcurrentQueue<object> _messages = new();
