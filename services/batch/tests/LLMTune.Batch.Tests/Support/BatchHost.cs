@@ -23,17 +23,18 @@ public sealed class BatchHost : IAsyncDisposable
     public const string Short = "test/short";
     public const string Slow = "test/slow";
 
-    private BatchHost(TestHost host)
+    private BatchHost(TestHost host, PublishedEvents published, ConsumedMessages consumed)
     {
         Host = host;
-        var bus = host.Services.GetRequiredService<IBus>();
-        bus.ConnectPublishObserver(Published);
-        bus.ConnectConsumeObserver(Consumed);
+        Published = published;
+        Consumed = consumed;
     }
 
     public TestHost Host { get; }
-    public PublishedEvents Published { get; } = new();
-    public ConsumedMessages Consumed { get; } = new();
+
+    /// <summary>Every message the bus published, from its start (events left in the outbox go out before StartAsync returns).</summary>
+    public PublishedEvents Published { get; }
+    public ConsumedMessages Consumed { get; }
     public string Key => Host.InitialKey;
 
     public static async Task<BatchHost> StartAsync(
@@ -58,7 +59,16 @@ public sealed class BatchHost : IAsyncDisposable
             settings[key] = value;
         }
 
-        return new BatchHost(await TestHost.StartAsync(settings: settings, configure: configure, dataDirectory: data));
+        var published = new PublishedEvents();
+        var consumed = new ConsumedMessages();
+        var host = await TestHost.StartAsync(settings: settings, dataDirectory: data, configure: builder =>
+        {
+            // Registered, not connected after the start: the outbox dispatcher publishes as soon as the bus is up.
+            builder.Services.AddPublishObserver(_ => published);
+            builder.Services.AddConsumeObserver(_ => consumed);
+            configure?.Invoke(builder);
+        });
+        return new BatchHost(host, published, consumed);
     }
 
     public HttpClient Client(string? key = null) => Host.Client(key ?? Key);

@@ -11,7 +11,6 @@ namespace LLMTune.Batch.Features.Batches;
 /// </summary>
 public sealed class BatchDispatcher(
     BatchStore store,
-    BatchEvents events,
     BatchProgress progress,
     IOptions<BatchOptions> options,
     ILogger<BatchDispatcher> logger) : BackgroundService
@@ -79,13 +78,12 @@ public sealed class BatchDispatcher(
                     break;
                 }
 
-                if (await store.ClaimAsync(candidate.Id, settings.ResultTimeout, settings.MaxAttempts, ct) is not { } item)
+                if (await store.ClaimAsync(candidate.Id, settings.ResultTimeout, settings.MaxAttempts, ct) is null)
                 {
                     continue; // another replica took it, or it was cancelled
                 }
 
-                // Claimed first: if the publish fails, the item is simply requested again when it falls due.
-                await events.RequestItemAsync(item, ct);
+                // The claim recorded the request in the outbox; a request lost later is made again when the item falls due.
                 requested++;
             }
 
@@ -101,7 +99,7 @@ public sealed class BatchDispatcher(
         }
     }
 
-    /// <summary>Unfinished batches get their counts and status brought up to their items; unsent announcements go out.</summary>
+    /// <summary>Unfinished batches get their counts and status brought up to their items; unrecorded announcements are recorded.</summary>
     public async Task SweepAsync(CancellationToken ct)
     {
         foreach (var batch in await store.UnfinishedAsync(ct))

@@ -1,23 +1,21 @@
 using LLMTune.Contracts;
-using LLMTune.Platform.Outbox;
 
 namespace LLMTune.Batch.Features.Batches;
 
 /// <summary>
-/// Every message the batch service sends, in one place, recorded in the outbox (no request waits on the broker; the
-/// dispatcher publishes). Each follows the store write it announces; the batch's due times and announced flag recover
-/// a crash in between.
+/// Every message the batch service sends, in one place. Each is written to the outbox by <see cref="BatchStore"/> in the
+/// same store write as the state change it announces (no request waits on the broker; the dispatcher publishes), so a
+/// crash or an outage between the two loses nothing.
 /// </summary>
-public sealed class BatchEvents(EventOutbox outbox, TimeProvider time)
+public sealed class BatchEvents(TimeProvider time)
 {
-    public Task PublishQueuedAsync(InferenceBatch batch, CancellationToken ct) =>
-        outbox.PublishAsync(new BatchQueued(batch.WorkspaceId, batch.Id, time.GetUtcNow(), batch.Id, batch.ModelId, batch.Total), ct);
+    public BatchQueued Queued(InferenceBatch batch) =>
+        new(batch.WorkspaceId, batch.Id, time.GetUtcNow(), batch.Id, batch.ModelId, batch.Total);
 
-    public Task RequestItemAsync(BatchItem item, CancellationToken ct) =>
-        outbox.PublishAsync(new RunBatchItem(
-            item.WorkspaceId, item.BatchId, time.GetUtcNow(), item.BatchId, item.Id, item.KeyId, item.ModelId, item.Prompt,
-            (float?)item.Temperature, item.MaxTokens, (float?)item.TopP, item.Attempts), ct);
+    public RunBatchItem Request(BatchItem item) =>
+        new(item.WorkspaceId, item.BatchId, time.GetUtcNow(), item.BatchId, item.Id, item.KeyId, item.ModelId, item.Prompt,
+            (float?)item.Temperature, item.MaxTokens, (float?)item.TopP, item.Attempts);
 
-    public Task PublishCompletedAsync(InferenceBatch batch, CancellationToken ct) =>
-        outbox.PublishAsync(new BatchCompleted(batch.WorkspaceId, batch.Id, time.GetUtcNow(), batch.Id, batch.ModelId, batch.Succeeded, batch.Failed, batch.WebhookUrl), ct);
+    public BatchCompleted Completed(InferenceBatch batch) =>
+        new(batch.WorkspaceId, batch.Id, time.GetUtcNow(), batch.Id, batch.ModelId, batch.Succeeded, batch.Failed, batch.WebhookUrl);
 }

@@ -7,7 +7,7 @@ namespace LLMTune.Batch.Features.Batches;
 /// Moves batches forward: records item results once, keeps the counts, sets the final status once and announces it.
 /// Every step is safe to repeat, so repeated results, two replicas and restarts never finish an item or a batch twice.
 /// </summary>
-public sealed class BatchProgress(BatchStore store, BatchEvents events, ILogger<BatchProgress> logger)
+public sealed class BatchProgress(BatchStore store, ILogger<BatchProgress> logger)
 {
     /// <summary>Records an item's result; a result for an item that already finished (or was cancelled) changes nothing.</summary>
     public async Task RecordAsync(BatchItemCompleted result, CancellationToken ct)
@@ -54,17 +54,16 @@ public sealed class BatchProgress(BatchStore store, BatchEvents events, ILogger<
     }
 
     /// <summary>
-    /// Brings the batch's counts up to its items and, when none is pending any more, sets the final status. Counts only
-    /// grow (items only leave pending), so concurrent refreshes written in any order end at the right numbers.
+    /// Brings the batch's counts up to its items and, when none is pending any more, sets the final status and records
+    /// BatchCompleted in the same write. Counts only grow (items only leave pending), so concurrent refreshes written
+    /// in any order end at the right numbers, and only the write that sets the final status announces it.
     /// </summary>
     public async Task RefreshAsync(string batchId, CancellationToken ct)
     {
         var (succeeded, failed, cancelled) = await store.CountAsync(batchId, ct);
         var now = store.Now;
-        var finished = false;
-        var batch = await store.UpdateAsync(batchId, b =>
+        var written = await store.UpdateAsync(batchId, b =>
         {
-            finished = false; // the update may run again on a newer copy
             b.Succeeded = Math.Max(b.Succeeded, succeeded);
             b.Failed = Math.Max(b.Failed, failed);
             b.Cancelled = Math.Max(b.Cancelled, cancelled);
@@ -82,22 +81,16 @@ public sealed class BatchProgress(BatchStore store, BatchEvents events, ILogger<
 
             b.Status = b.Failed == 0 ? BatchStatus.Completed : b.Succeeded == 0 ? BatchStatus.Failed : BatchStatus.CompletedWithErrors;
             b.CompletedAt = now;
-            finished = true;
         }, ct);
 
-        if (batch is not null && finished)
+        if (written is ({ } batch, true))
         {
             logger.LogInformation("Batch {BatchId} finished: {Status}, {Succeeded} succeeded, {Failed} failed", batch.Id, batch.Status, batch.Succeeded, batch.Failed);
-            await AnnounceAsync(batch, ct);
         }
     }
 
-    /// <summary>Publishes BatchCompleted, then records that it did (a crash in between publishes again on the next sweep).</summary>
-    public async Task AnnounceAsync(InferenceBatch batch, CancellationToken ct)
-    {
-        await events.PublishCompletedAsync(batch, ct);
-        await store.MarkAnnouncedAsync(batch.Id, ct);
-    }
+    /// <summary>Records the BatchCompleted of a batch that finished before the outbox and was never announced.</summary>
+    public Task AnnounceAsync(InferenceBatch batch, CancellationToken ct) => store.UpdateAsync(batch.Id, _ => { }, ct);
 
     /// <summary>Cancels the batch's pending items; finished items keep their results. Null when the batch had already finished.</summary>
     public async Task<InferenceBatch?> CancelAsync(string batchId, CancellationToken ct)

@@ -1,10 +1,14 @@
 using LLMTune.Platform.Http;
+using LLMTune.Platform.Outbox;
 using LLMTune.Platform.Storage;
 
 namespace LLMTune.Batch.Features.Batches;
 
-/// <summary>Batches and their items in this service's document store: reads, lists, claims and the conditional writes.</summary>
-public sealed class BatchStore(IDocumentStore store, TimeProvider time)
+/// <summary>
+/// Batches and their items in this service's document store: reads, lists, claims and the conditional writes. A write
+/// that a message announces commits with it through the outbox (one store write), so state and message never part.
+/// </summary>
+public sealed class BatchStore(IDocumentStore store, EventOutbox outbox, BatchEvents events, TimeProvider time)
 {
     private readonly IDocumentCollection<InferenceBatch> _batches = store.Collection<InferenceBatch>(InferenceBatch.Collection);
     private readonly IDocumentCollection<BatchItem> _items = store.Collection<BatchItem>(BatchItem.Collection);
@@ -21,15 +25,16 @@ public sealed class BatchStore(IDocumentStore store, TimeProvider time)
         await _items.EnsureIndexAsync(i => i.DueAt, ct: ct);
     }
 
-    /// <summary>Items first: a crash in between leaves items of no batch (their results are ignored), never a batch short of items.</summary>
-    public async Task InsertAsync(InferenceBatch batch, IReadOnlyList<BatchItem> items, CancellationToken ct)
+    /// <summary>The batch, its items and its <c>BatchQueued</c>: all of them or none.</summary>
+    public Task InsertAsync(InferenceBatch batch, IReadOnlyList<BatchItem> items, CancellationToken ct)
     {
+        var write = outbox.Write();
         foreach (var item in items)
         {
-            await _items.InsertAsync(item, ct);
+            write.Insert(_items, item);
         }
 
-        await _batches.InsertAsync(batch, ct);
+        return write.Insert(_batches, batch).Add(events.Queued(batch)).CommitAsync(ct);
     }
 
     public Task<InferenceBatch?> GetAsync(string batchId, CancellationToken ct) => _batches.GetAsync(batchId, ct);
@@ -63,18 +68,30 @@ public sealed class BatchStore(IDocumentStore store, TimeProvider time)
         return _items.CountAsync(i => i.BatchId == batchId && i.Status == BatchItemStatus.Pending && i.Attempts > 0 && i.DueAt > now, ct);
     }
 
-    /// <summary>Takes a due item (one conditional write, so one replica gets it) and sets when it is due again.</summary>
-    public Task<BatchItem?> ClaimAsync(string itemKey, TimeSpan resultTimeout, int maxAttempts, CancellationToken ct)
+    /// <summary>
+    /// Takes a due item and records its <c>RunBatchItem</c> in the same write (versioned, so one replica gets it); sets
+    /// when it is due again. Null when it is not due any more (another replica took it, it finished or was cancelled).
+    /// </summary>
+    public async Task<BatchItem?> ClaimAsync(string itemKey, TimeSpan resultTimeout, int maxAttempts, CancellationToken ct)
     {
         var now = Now;
-        return _items.FindOneAndUpdateAsync(
-            i => i.Id == itemKey && i.Status == BatchItemStatus.Pending && i.DueAt <= now && i.Attempts < maxAttempts,
-            i =>
-            {
-                i.Attempts++;
-                i.DueAt = now + resultTimeout;
-            },
-            null, ct);
+        var item = await _items.GetAsync(itemKey, ct);
+        if (item is null || item.Status != BatchItemStatus.Pending || item.DueAt > now || item.Attempts >= maxAttempts)
+        {
+            return null;
+        }
+
+        item.Attempts++;
+        item.DueAt = now + resultTimeout;
+        try
+        {
+            await outbox.Write().Replace(_items, item).Add(events.Request(item)).CommitAsync(ct);
+            return item;
+        }
+        catch (Exception e) when (e is ConcurrencyConflictException or DocumentNotFoundException)
+        {
+            return null;
+        }
     }
 
     /// <summary>Pending items requested as often as allowed whose last result timeout has passed.</summary>
@@ -106,8 +123,48 @@ public sealed class BatchStore(IDocumentStore store, TimeProvider time)
         (int)await _items.CountAsync(i => i.BatchId == batchId && i.Status == BatchItemStatus.Failed, ct),
         (int)await _items.CountAsync(i => i.BatchId == batchId && i.Status == BatchItemStatus.Cancelled, ct));
 
-    public Task<InferenceBatch?> UpdateAsync(string batchId, Action<InferenceBatch> update, CancellationToken ct) =>
-        _batches.FindOneAndUpdateAsync(b => b.Id == batchId, update, null, ct);
+    /// <summary>
+    /// Applies <paramref name="update"/> to the latest copy (again on a concurrent change) and writes it; when the batch
+    /// has just finished (final status, not cancelled, not yet announced), its <c>BatchCompleted</c> goes in the same
+    /// write. Returns the written batch and whether this write announced it; null when the batch is unknown.
+    /// </summary>
+    public async Task<(InferenceBatch Batch, bool Announced)?> UpdateAsync(string batchId, Action<InferenceBatch> update, CancellationToken ct)
+    {
+        while (true)
+        {
+            if (await _batches.GetAsync(batchId, ct) is not { } batch)
+            {
+                return null;
+            }
+
+            update(batch);
+            var write = outbox.Write().Replace(_batches, batch);
+            var announce = !batch.CompletionAnnounced && IsAnnounced(batch.Status);
+            if (announce)
+            {
+                batch.CompletionAnnounced = true;
+                write.Add(events.Completed(batch));
+            }
+
+            try
+            {
+                await write.CommitAsync(ct);
+                return (batch, announce);
+            }
+            catch (ConcurrencyConflictException)
+            {
+                // changed meanwhile (a concurrent result): apply the update to the newer copy
+            }
+            catch (DocumentNotFoundException)
+            {
+                return null;
+            }
+        }
+    }
+
+    /// <summary>Final statuses that are announced with <c>BatchCompleted</c> (a cancelled batch is not).</summary>
+    private static bool IsAnnounced(BatchStatus status) =>
+        status is BatchStatus.Completed or BatchStatus.CompletedWithErrors or BatchStatus.Failed;
 
     /// <summary>Queued → processing when its first item is requested.</summary>
     public Task<InferenceBatch?> MarkProcessingAsync(string batchId, CancellationToken ct)
@@ -138,12 +195,12 @@ public sealed class BatchStore(IDocumentStore store, TimeProvider time)
     public Task<IReadOnlyList<InferenceBatch>> UnfinishedAsync(CancellationToken ct) =>
         _batches.FindAsync(b => b.Status == BatchStatus.Queued || b.Status == BatchStatus.Processing, FindOptions<InferenceBatch>.OrderBy(b => b.CreatedAt).Take(200), ct);
 
-    /// <summary>Finished (not cancelled) batches whose BatchCompleted was never published: the process died in between.</summary>
+    /// <summary>
+    /// Finished (not cancelled) batches whose BatchCompleted was never recorded: only batches finished by a version
+    /// that published after the write, before the outbox (now the final status and the event are one write).
+    /// </summary>
     public Task<IReadOnlyList<InferenceBatch>> UnannouncedAsync(CancellationToken ct) =>
         _batches.FindAsync(
             b => !b.CompletionAnnounced && (b.Status == BatchStatus.Completed || b.Status == BatchStatus.CompletedWithErrors || b.Status == BatchStatus.Failed),
             FindOptions<InferenceBatch>.First(100), ct);
-
-    public Task<InferenceBatch?> MarkAnnouncedAsync(string batchId, CancellationToken ct) =>
-        _batches.FindOneAndUpdateAsync(b => b.Id == batchId && !b.CompletionAnnounced, b => b.CompletionAnnounced = true, null, ct);
 }

@@ -4,6 +4,7 @@ using LLMTune.Platform.Errors;
 using LLMTune.Platform.Http;
 using MassTransit;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace LLMTune.Batch.Features.Batches;
@@ -11,10 +12,11 @@ namespace LLMTune.Batch.Features.Batches;
 /// <summary>Validates a batch, checks its model with the inference service, stores it and its items, and announces it.</summary>
 public sealed class BatchSubmission(
     BatchStore store,
-    BatchEvents events,
     BatchDispatcher dispatcher,
     IRequestClient<CheckModelAccess> modelCheck,
-    IOptions<BatchOptions> options)
+    IBusControl bus,
+    IOptions<BatchOptions> options,
+    ILogger<BatchSubmission> logger)
 {
     public async Task<BatchAccepted> CreateAsync(string workspaceId, string keyId, CreateBatchRequest request, CancellationToken ct)
     {
@@ -100,7 +102,6 @@ public sealed class BatchSubmission(
         }).ToList();
 
         await store.InsertAsync(batch, items, ct);
-        await events.PublishQueuedAsync(batch, ct);
         dispatcher.Wake();
         return new BatchAccepted(batch.Id, BatchView.StatusName(batch.Status), new BatchSummary(requests.Count, accepted.Count), rejected);
     }
@@ -150,9 +151,19 @@ public sealed class BatchSubmission(
     private static BatchItemError Reject(string param, string message, string code = "invalid_parameter") =>
         new(message, ApiErrors.TypeFor(StatusCodes.Status400BadRequest), param, code);
 
-    /// <summary>Asks the inference service (in this process or another) whether the workspace may use the model.</summary>
+    /// <summary>
+    /// Asks the inference service (in this process or another) whether the workspace may use the model. With the broker
+    /// away nobody can answer, and the batch is accepted unchecked rather than the request waiting on the broker: its
+    /// items then fail one by one with <c>model_not_found</c> if the model does not exist.
+    /// </summary>
     private async Task EnsureModelAsync(string workspaceId, string modelId, CancellationToken ct)
     {
+        if (bus.CheckHealth().Status != BusHealthStatus.Healthy)
+        {
+            logger.LogWarning("The bus is unavailable: batch for model {ModelId} accepted without checking the model", modelId);
+            return;
+        }
+
         Response<ModelAccessChecked> answer;
         try
         {
