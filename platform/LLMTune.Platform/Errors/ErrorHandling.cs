@@ -1,4 +1,5 @@
 using System.Text.Json;
+using LLMTune.Platform.Storage;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Http;
@@ -70,6 +71,12 @@ public static class ErrorHandling
                     return true;
                 case BadHttpRequestException bad:
                     await ApiErrors.WriteAsync(http, bad.StatusCode, CodeForBadRequest(bad), DescribeBadRequest(bad));
+                    return true;
+                case StoreUnavailableException unavailable:
+                    logger.LogError(unavailable, "Store unavailable for {Method} {Path}", http.Request.Method, http.Request.Path);
+                    await new ApiException(StatusCodes.Status503ServiceUnavailable, "store_unavailable",
+                        "The service cannot store data right now; nothing was changed. Retry shortly.")
+                    { RetryAfter = TimeSpan.FromSeconds(5) }.WriteAsync(http);
                     return true;
                 case OperationCanceledException when http.RequestAborted.IsCancellationRequested:
                     // The client went away; nobody is left to read an answer.

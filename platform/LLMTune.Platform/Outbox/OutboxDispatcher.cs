@@ -143,7 +143,7 @@ public sealed class OutboxDispatcher(
         }
 
         var messageId = Guid.ParseExact(message.Id, "N");
-        var copies = Options.RedeliverEveryMessage ? 2 : 1;
+        var copies = Options.DuplicateDeliveryForTests ? 2 : 1;
         for (var i = 0; i < copies; i++)
         {
             // Not the host's stopping token alone: a broker that does not answer must not hold the dispatcher forever.

@@ -35,5 +35,5 @@ public sealed class OutboxOptions
     public int BatchSize { get; set; } = 100;
 
     /// <summary>Test switch: publish every event twice with the same message id, to prove consumers are idempotent.</summary>
-    public bool RedeliverEveryMessage { get; set; }
+    public bool DuplicateDeliveryForTests { get; set; }
 }

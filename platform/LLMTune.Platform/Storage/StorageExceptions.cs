@@ -31,3 +31,14 @@ public sealed class DocumentNotFoundException(string collection, string id)
 
     public string DocumentId { get; } = id;
 }
+
+/// <summary>
+/// The store could not write (its disk is read-only or full, the file is locked, the server unreachable): nothing of
+/// the operation was stored. Answered 503 <c>store_unavailable</c> with Retry-After; the caller may retry as is.
+/// </summary>
+public sealed class StoreUnavailableException(string message, Exception inner) : StorageException(message, inner)
+{
+    /// <summary>The failures that mean the medium refused the write, not that the operation was wrong.</summary>
+    public static bool IsStoreFault(Exception e) => e is IOException or UnauthorizedAccessException
+        || (e is LiteDB.LiteException && e.InnerException is IOException or UnauthorizedAccessException);
+}

@@ -252,7 +252,12 @@ internal sealed class LiteDbDocumentCollection<T> : IDocumentCollection<T>, ILit
         await _store.WriteLock.WaitAsync(ct).ConfigureAwait(false);
         try
         {
+            _store.EnsureWritable();
             return write();
+        }
+        catch (Exception e) when (StoreUnavailableException.IsStoreFault(e))
+        {
+            throw LiteDbDocumentStore.Unavailable(e);
         }
         finally
         {

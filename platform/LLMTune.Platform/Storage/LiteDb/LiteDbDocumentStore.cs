@@ -26,6 +26,7 @@ public sealed class LiteDbDocumentStore : IDocumentStore, IDisposable
     private readonly TimeProvider _time;
     private readonly ITimer _sweepTimer;
     private readonly ILogger _logger;
+    private readonly string? _file;
     private int _disposed;
 
     public LiteDbDocumentStore(string path, TimeSpan? ttlSweepInterval = null, TimeProvider? time = null, ILogger<LiteDbDocumentStore>? logger = null)
@@ -41,6 +42,7 @@ public sealed class LiteDbDocumentStore : IDocumentStore, IDisposable
             }
         }
 
+        _file = path == InMemory ? null : Path.GetFullPath(path);
         Mapper = CreateMapper();
         _database = new LiteDatabase(
             new ConnectionString
@@ -59,6 +61,45 @@ public sealed class LiteDbDocumentStore : IDocumentStore, IDisposable
     }
 
     internal BsonMapper Mapper { get; }
+
+    /// <summary>
+    /// Called under <see cref="WriteLock"/> before every write. LiteDB does not fail a write its disk refuses (a
+    /// read-only or immutable file): its writer stops and the caller waits for good. Opening the file for writing
+    /// first turns that into a prompt <see cref="StoreUnavailableException"/> with nothing written.
+    /// </summary>
+    internal void EnsureWritable()
+    {
+        if (_file is null)
+        {
+            return;
+        }
+
+        try
+        {
+            using var handle = File.OpenHandle(_file, FileMode.Open, FileAccess.Write, FileShare.ReadWrite);
+        }
+        catch (Exception e) when (StoreUnavailableException.IsStoreFault(e))
+        {
+            throw Unavailable(e);
+        }
+    }
+
+    /// <summary>The disk refused a write: answered 503 by the error handler.</summary>
+    internal static StoreUnavailableException Unavailable(Exception e) =>
+        new($"The embedded store could not write its file ({e.GetType().Name}: {e.Message}); nothing was stored.", e);
+
+    /// <summary>A rollback after a disk failure may fail the same way; the transaction is gone either way.</summary>
+    private void RollbackQuietly()
+    {
+        try
+        {
+            _database.Rollback();
+        }
+        catch (Exception e) when (StoreUnavailableException.IsStoreFault(e))
+        {
+            _logger.LogWarning(e, "LiteDB rollback after a failed write failed as well");
+        }
+    }
 
     internal LiteDatabase Database => _database;
 
@@ -106,6 +147,7 @@ public sealed class LiteDbDocumentStore : IDocumentStore, IDisposable
         await WriteLock.WaitAsync(ct).ConfigureAwait(false);
         try
         {
+            EnsureWritable();
             // LiteDB binds a transaction to the thread that began it: nothing below awaits, so it stays on this one.
             if (!_database.BeginTrans())
             {
@@ -121,10 +163,15 @@ public sealed class LiteDbDocumentStore : IDocumentStore, IDisposable
 
                 _database.Commit();
             }
-            catch
+            catch (Exception e)
             {
-                _database.Rollback();
+                RollbackQuietly();
                 batch.RestoreVersions(versions);
+                if (StoreUnavailableException.IsStoreFault(e))
+                {
+                    throw Unavailable(e);
+                }
+
                 throw;
             }
         }
@@ -150,6 +197,7 @@ public sealed class LiteDbDocumentStore : IDocumentStore, IDisposable
             await WriteLock.WaitAsync(ct).ConfigureAwait(false);
             try
             {
+                EnsureWritable();
                 deleted += _database.GetCollection(collection).DeleteMany(predicate);
             }
             finally

@@ -124,10 +124,10 @@ public abstract class OutboxContractTests : OutboxTestBase
     }
 }
 
-/// <summary>Every message delivered twice (Outbox:RedeliverEveryMessage): each effect still happens once.</summary>
+/// <summary>Every message delivered twice (Outbox:DuplicateDeliveryForTests): each effect still happens once.</summary>
 public abstract class OutboxRedeliveryContractTests : OutboxTestBase
 {
-    protected override IDictionary<string, string?> Settings => new Dictionary<string, string?> { ["Outbox:RedeliverEveryMessage"] = "true" };
+    protected override IDictionary<string, string?> Settings => new Dictionary<string, string?> { ["Outbox:DuplicateDeliveryForTests"] = "true" };
 
     [Fact]
     public async Task Every_message_delivered_twice_has_its_effect_once()
