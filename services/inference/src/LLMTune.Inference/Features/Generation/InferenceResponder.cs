@@ -75,7 +75,9 @@ public sealed class InferenceResponder(InferenceService inference, UsageMeter me
                 throw failure;
             }
 
-            return Results.Json(format.Response(outcome, session.ElapsedMs), format.Json);
+            var answer = format.Response(outcome, session.ElapsedMs);
+            await session.RecordBeforeAnswerAsync();
+            return Results.Json(answer, format.Json);
         }
 
         await ServerSentEvents.StartAsync(http.Response);

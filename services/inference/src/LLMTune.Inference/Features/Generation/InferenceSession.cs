@@ -34,6 +34,22 @@ public sealed class InferenceSession : IAsyncDisposable
     /// <summary>Milliseconds since the request arrived.</summary>
     public long ElapsedMs => (long)Stopwatch.GetElapsedTime(_startedAt).TotalMilliseconds;
 
+    /// <summary>
+    /// Ends the call and records its usage now, before the answer is written (a whole, non-streamed answer): a client
+    /// that got its answer was metered, even if the process dies right after. Throws when the store cannot record it
+    /// (the client then gets 503 <c>store_unavailable</c> instead of an unbilled answer).
+    /// </summary>
+    public async Task RecordBeforeAnswerAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        await Call.DisposeAsync().ConfigureAwait(false);
+        await _meter.RecordAsync(_caller, Call.Snapshot(), ElapsedMs, _streamed).ConfigureAwait(false);
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
@@ -56,8 +72,8 @@ public sealed class InferenceSession : IAsyncDisposable
 }
 
 /// <summary>
-/// Records usage for billing in the outbox, once the response is complete: the broker is never on the request's path,
-/// and an outage only delays the event.
+/// Records usage for billing in the outbox: before a whole answer is written, after a stream has ended (or the client
+/// has gone). The broker is never on the request's path, and an outage only delays the event.
 /// </summary>
 public sealed class UsageMeter(EventOutbox outbox, TimeProvider time, ILogger<UsageMeter> logger)
 {
@@ -66,6 +82,20 @@ public sealed class UsageMeter(EventOutbox outbox, TimeProvider time, ILogger<Us
         new(caller, this, call, startedAt, streamed, response);
 
     public async Task PublishAsync(InferenceCaller caller, InferenceOutcome outcome, long latencyMs, bool streamed)
+    {
+        try
+        {
+            await RecordAsync(caller, outcome, latencyMs, streamed).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            logger.LogError(e, "Could not record InferenceCompleted for request {RequestId} ({Model}, {Tokens} tokens)",
+                caller.RequestId, outcome.Model, outcome.PromptTokens + outcome.CompletionTokens);
+        }
+    }
+
+    /// <summary>Records the usage in the outbox; throws when the store cannot take it.</summary>
+    public Task RecordAsync(InferenceCaller caller, InferenceOutcome outcome, long latencyMs, bool streamed)
     {
         var usage = new InferenceCompleted(
             WorkspaceId: caller.WorkspaceId,
@@ -79,15 +109,7 @@ public sealed class UsageMeter(EventOutbox outbox, TimeProvider time, ILogger<Us
             FinishReason: outcome.FinishReason,
             Streamed: streamed,
             BatchId: caller.BatchId);
-        try
-        {
-            // Not the request's token: a client that left must still be metered.
-            await outbox.PublishAsync(usage, CancellationToken.None).ConfigureAwait(false);
-        }
-        catch (Exception e)
-        {
-            logger.LogError(e, "Could not record InferenceCompleted for request {RequestId} ({Model}, {Tokens} tokens)",
-                usage.CorrelationId, usage.Model, usage.PromptTokens + usage.CompletionTokens);
-        }
+        // Not the request's token: a client that left must still be metered.
+        return outbox.PublishAsync(usage, CancellationToken.None);
     }
 }
