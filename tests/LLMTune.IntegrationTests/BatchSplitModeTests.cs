@@ -14,7 +14,8 @@ namespace LLMTune.IntegrationTests;
 /// Split mode on RabbitMQ: the gateway, the batch service and the inference service in three hosts with their own
 /// stores; a batch sent through the gateway runs on the inference service and completes.
 /// </summary>
-public sealed class BatchSplitModeTests(RabbitMqBroker broker) : IClassFixture<RabbitMqBroker>
+[Collection(BrokerCollection.Name)]
+public sealed class BatchSplitModeTests(RabbitMqBroker broker)
 {
     private const string InternalSecret = "internal-secret-for-tests-0123456789";
 

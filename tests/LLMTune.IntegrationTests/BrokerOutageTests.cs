@@ -19,7 +19,8 @@ namespace LLMTune.IntegrationTests;
 /// RabbitMQ cut off (through a <see cref="TcpGate"/>) in the middle of inference requests and a fine-tune creation:
 /// nothing waits on the broker, and once it is back every usage event arrives, each handled once.
 /// </summary>
-public sealed class BrokerOutageTests(RabbitMqBroker broker) : IClassFixture<RabbitMqBroker>
+[Collection(BrokerCollection.Name)]
+public sealed class BrokerOutageTests(RabbitMqBroker broker)
 {
     private const int RequestsPerPhase = 20;
 

@@ -10,7 +10,8 @@ using Microsoft.Extensions.DependencyInjection;
 namespace LLMTune.IntegrationTests;
 
 /// <summary>A contract event published by one host and consumed by another: over RabbitMQ, and in memory.</summary>
-public sealed class BusTests(RabbitMqBroker broker) : IClassFixture<RabbitMqBroker>
+[Collection(BrokerCollection.Name)]
+public sealed class BusTests(RabbitMqBroker broker)
 {
     [Fact]
     public async Task Event_published_by_one_host_is_consumed_by_another_over_RabbitMQ()

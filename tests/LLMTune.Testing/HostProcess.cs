@@ -29,7 +29,10 @@ public sealed partial class HostProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>Starts <c>llmtune serve</c> in <paramref name="workingDirectory"/> on a free port and waits until it listens.</summary>
+    /// <summary>
+    /// Starts <c>llmtune serve</c> in <paramref name="workingDirectory"/> and waits until it listens: on a free port, or
+    /// where a <c>--urls</c> in <paramref name="extraArgs"/> says (a restart on the same port).
+    /// </summary>
     public static async Task<HostProcess> StartAsync(string workingDirectory, params string[] extraArgs)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "llmtune.dll");
@@ -40,7 +43,8 @@ public sealed partial class HostProcess : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var arg in new[] { dll, "serve", "--urls", "http://127.0.0.1:0" }.Concat(extraArgs))
+        string[] listen = extraArgs.Contains("--urls") ? [] : ["--urls", "http://127.0.0.1:0"];
+        foreach (var arg in new[] { dll, "serve" }.Concat(listen).Concat(extraArgs))
         {
             info.ArgumentList.Add(arg);
         }
