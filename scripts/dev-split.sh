@@ -4,11 +4,9 @@
 # inference, finetune, webhooks, billing, batch) as its own `llmtune serve --target <name>` process on its own
 # embedded store file and prints the URLs and an API key. Ctrl+C stops everything, the broker last.
 #
-#   scripts/dev-split.sh                                   # gateway :8080, services :8081-8085, state in ./data/split
-#   scripts/dev-split.sh --port 9080 --dir /tmp/x          # options of `llmtune dev split --help`
+#   scripts/dev-split.sh                                       # gateway :8080, services :8081-8085, state in ./data/split
+#   LLMTUNE_SPLIT_DIR=/tmp/x LLMTUNE_SPLIT_PORT=9080 scripts/dev-split.sh   # --dir and --port (0: free ports)
 #   scripts/dev-split.sh --Webhooks:AllowedHosts:0=127.0.0.1   # any --Section:Key=value goes to every service
-#
-# LLMTUNE_SPLIT_DIR and LLMTUNE_SPLIT_PORT set the defaults of --dir and --port.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 

@@ -94,7 +94,7 @@ public static class DevCommands
         var children = new List<ServiceProcess>();
         try
         {
-            // The gateway last: it checks its destinations' health from the start.
+            // The gateway last, once its destinations are ready (it checks their health from the start).
             foreach (var wave in new[] { Services.Where(s => s != "gateway").ToArray(), ["gateway"] })
             {
                 var started = wave.Select(name => ServiceProcess.Start(name, urls[name], dir, secrets,
@@ -102,7 +102,7 @@ public static class DevCommands
                 children.AddRange(started);
                 foreach (var child in started)
                 {
-                    if (!await child.WaitHealthyAsync(TimeSpan.FromMinutes(3), stopRequested.Task))
+                    if (!await child.WaitReadyAsync(TimeSpan.FromMinutes(3), stopRequested.Task))
                     {
                         if (stopRequested.Task.IsCompleted)
                         {
@@ -302,7 +302,7 @@ public static class DevCommands
             return child;
         }
 
-        public async Task<bool> WaitHealthyAsync(TimeSpan timeout, Task stop)
+        public async Task<bool> WaitReadyAsync(TimeSpan timeout, Task stop)
         {
             using var client = new HttpClient { BaseAddress = new Uri(Url), Timeout = TimeSpan.FromSeconds(2) };
             var deadline = Stopwatch.StartNew();
@@ -310,7 +310,7 @@ public static class DevCommands
             {
                 try
                 {
-                    using var response = await client.GetAsync("/healthz");
+                    using var response = await client.GetAsync("/readyz"); // store, bus and models, not only alive
                     if (response.IsSuccessStatusCode)
                     {
                         return true;
