@@ -8,6 +8,7 @@ var root = new RootCommand("LLMTune: self-hostable LLM inference and fine-tuning
     AdminCommands.Create(),
     ModelCommands.Create(),
     FineTuneCommands.Create(),
+    DevCommands.Create(),
 };
 
 // `llmtune` with no command serves, like `llmtune serve` ($LLMTUNE_TARGET, else everything).
