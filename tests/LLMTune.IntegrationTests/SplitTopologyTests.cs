@@ -22,6 +22,7 @@ namespace LLMTune.IntegrationTests;
 /// What compose runs, without Docker: <c>llmtune dev split</c> starts every service as its own process on its own
 /// embedded store file over one real RabbitMQ; everything below goes through the gateway only.
 /// </summary>
+[Collection(BrokerCollection.Name)]
 public sealed partial class SplitTopologyTests(SplitTopology split) : IClassFixture<SplitTopology>
 {
     private static readonly TimeSpan Bound = TimeSpan.FromMinutes(3);
