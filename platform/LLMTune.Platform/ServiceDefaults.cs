@@ -61,10 +61,15 @@ public static class ServiceDefaults
             .MinimumLevel.Override("Microsoft.Hosting.Lifetime", LogEventLevel.Information)
             .MinimumLevel.Override("MassTransit", LogEventLevel.Warning)
             .MinimumLevel.Override("Yarp", LogEventLevel.Warning)
+            // HttpClient writes two lines per call at Information; the access log already has the request.
+            .MinimumLevel.Override("System.Net.Http.HttpClient", LogEventLevel.Warning)
             .MinimumLevel.Override("Microsoft.AspNetCore.DataProtection", LogEventLevel.Error) // keys only back auth cookies we never issue
             .ReadFrom.Configuration(builder.Configuration)
             .Enrich.FromLogContext()
-            .WriteTo.Console(new RenderedCompactJsonFormatter()));
+            // Written by a background thread from a bounded buffer, so a slow console or pipe never blocks a request.
+            .WriteTo.Async(a => a.Console(new RenderedCompactJsonFormatter()), bufferSize: 10_000));
+
+        services.AddOptions<AccessLogOptions>().BindConfiguration(AccessLogOptions.Section).ValidateDataAnnotations().ValidateOnStart();
 
         services.AddOptions<HttpLimitsOptions>().BindConfiguration(HttpLimitsOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         // Read through IOptions, so a bad value fails validation instead of being used.
@@ -131,18 +136,8 @@ public static class ServiceDefaults
     {
         var topology = app.Services.GetRequiredService<HostTopology>();
         app.UseMiddleware<RequestIdMiddleware>();
-        app.UseSerilogRequestLogging(o =>
-        {
-            o.MessageTemplate = "HTTP {RequestMethod} {RequestPath} responded {StatusCode} in {Elapsed:0.0} ms";
-            o.EnrichDiagnosticContext = (diagnostics, http) =>
-            {
-                diagnostics.Set("RequestId", http.TraceIdentifier);
-                if (http.User.FindFirst(WorkspaceClaims.WorkspaceId)?.Value is { } workspace)
-                {
-                    diagnostics.Set("WorkspaceId", workspace);
-                }
-            };
-        });
+        var accessLog = app.Services.GetRequiredService<IOptions<AccessLogOptions>>().Value;
+        app.UseSerilogRequestLogging(o => AccessLog.Configure(o, accessLog));
         app.UseErrorShape();
         app.UseAuthentication();
         app.UseAuthorization();

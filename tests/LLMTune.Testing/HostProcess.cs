@@ -18,6 +18,9 @@ public sealed partial class HostProcess : IAsyncDisposable
 
     public Uri Address => listening.Task.Result;
 
+    /// <summary>The operating system's process id (for attaching diagnostics tools).</summary>
+    public int Id => process.Id;
+
     public string Output
     {
         get

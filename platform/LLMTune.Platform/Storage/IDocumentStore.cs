@@ -28,6 +28,12 @@ public interface IDocumentStore
     IDocumentCollection<T> Collection<T>(string name) where T : class, IDocument;
 
     /// <summary>
+    /// Whether this store object is the only writer of its data (the embedded file is opened exclusively by one
+    /// process): state kept in memory next to it, such as hot counters, is then exact. False for shared databases.
+    /// </summary>
+    bool IsExclusive => false;
+
+    /// <summary>
     /// Writes every operation of <paramref name="batch"/> atomically: all of them or, when one throws, none.
     /// Collections must come from this store.
     /// </summary>

@@ -60,6 +60,9 @@ public sealed class LiteDbDocumentStore : IDocumentStore, IDisposable
         _sweepTimer = _time.CreateTimer(_ => SweepExpiredQuietly(), null, interval, interval);
     }
 
+    /// <summary>The file is opened in LiteDB's direct (exclusive) mode: no other process writes it.</summary>
+    public bool IsExclusive => true;
+
     internal BsonMapper Mapper { get; }
 
     /// <summary>

@@ -43,5 +43,6 @@ internal sealed class BillingIndexes(Counters counters, Meter charging) : IHoste
         await charging.EnsureIndexesAsync(ct);
     }
 
-    public Task StopAsync(CancellationToken ct) => Task.CompletedTask;
+    /// <summary>Counts held in memory (one-process store) reach the store before it closes.</summary>
+    public Task StopAsync(CancellationToken ct) => counters.FlushAsync(ct);
 }

@@ -20,16 +20,31 @@ public sealed class Counter : IDocument
 /// store's conditional update (<c>Count &lt; limit</c>, then <c>Count + 1</c>) is atomic, so concurrent requests on any
 /// number of replicas never take more than the limit.
 /// </summary>
-public sealed class Counters(IDocumentStore store)
+/// <remarks>
+/// On a store that is the only writer of its data (the embedded one-process store, <see cref="IDocumentStore.IsExclusive"/>)
+/// the counts live in memory next to it (<see cref="ExclusiveCounters"/>): a reservation is a lock and an add, exact
+/// because nothing else writes them, and changed counts are written behind every second and on shutdown. Shared stores
+/// (MongoDB, replicas) take one atomic update per reservation.
+/// </remarks>
+public sealed class Counters(IDocumentStore store, TimeProvider time)
 {
     private readonly IDocumentCollection<Counter> counters = store.Collection<Counter>(Counter.Collection);
+    private readonly ExclusiveCounters? exclusive = store.IsExclusive ? ExclusiveCounters.For(store, time) : null;
 
     public Task EnsureIndexesAsync(CancellationToken ct) =>
         counters.EnsureIndexAsync(c => c.ExpiresAt, expireAfter: TimeSpan.Zero, ct: ct);
 
+    /// <summary>Writes counts held in memory to the store now (on shutdown); nothing to do on shared stores.</summary>
+    public Task FlushAsync(CancellationToken ct) => exclusive?.FlushAsync(ct) ?? Task.CompletedTask;
+
     /// <summary>Takes one unit if fewer than <paramref name="limit"/> are taken; returns whether it did and the count after.</summary>
     public async Task<(bool Reserved, long Count)> TryReserveAsync(string id, long limit, DateTime expiresAt, CancellationToken ct)
     {
+        if (exclusive is not null)
+        {
+            return await exclusive.TryReserveAsync(id, limit, expiresAt, ct);
+        }
+
         while (true)
         {
             var taken = await counters.FindOneAndUpdateAsync(c => c.Id == id && c.Count < limit, c => c.Count++, null, ct);
@@ -63,6 +78,12 @@ public sealed class Counters(IDocumentStore store)
     /// <summary>Gives back a unit reserved by a request that turned out not to count (e.g. a fine-tune that was not created).</summary>
     public async Task ReleaseAsync(string id, CancellationToken ct)
     {
+        if (exclusive is not null)
+        {
+            await exclusive.ReleaseAsync(id, ct);
+            return;
+        }
+
         try
         {
             await counters.IncrementAsync(id, c => c.Count, -1, ct);
@@ -76,6 +97,11 @@ public sealed class Counters(IDocumentStore store)
     /// <summary>Adds to a window whatever its count (settled usage such as tokens); returns the count after.</summary>
     public async Task<long> AddAsync(string id, long amount, DateTime expiresAt, CancellationToken ct)
     {
+        if (exclusive is not null)
+        {
+            return await exclusive.AddAsync(id, amount, expiresAt, ct);
+        }
+
         while (true)
         {
             try
@@ -97,7 +123,240 @@ public sealed class Counters(IDocumentStore store)
         }
     }
 
-    public async Task<long> ReadAsync(string id, CancellationToken ct) => (await counters.GetAsync(id, ct))?.Count ?? 0;
+    public async Task<long> ReadAsync(string id, CancellationToken ct) =>
+        exclusive is not null ? await exclusive.ReadAsync(id, ct) : (await counters.GetAsync(id, ct))?.Count ?? 0;
+}
+
+/// <summary>
+/// The counters of one exclusive store, in memory: loaded from the store on first use, changed under a per-counter
+/// lock, written behind (changed counts every <see cref="FlushInterval"/>, and on shutdown), dropped from memory once
+/// their window is over. One instance per store object, so hosts sharing a store share the counts. A crash loses at
+/// most the last interval's counting, never a refusal's correctness while the process runs.
+/// </summary>
+internal sealed class ExclusiveCounters
+{
+    public static readonly TimeSpan FlushInterval = TimeSpan.FromSeconds(1);
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<IDocumentStore, ExclusiveCounters> ByStore = [];
+
+    private readonly IDocumentCollection<Counter> _store;
+    private readonly TimeProvider _time;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Task<Entry>> _entries = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _flushing = new(1, 1);
+
+    private ExclusiveCounters(IDocumentStore store, TimeProvider time)
+    {
+        _store = store.Collection<Counter>(Counter.Collection);
+        _time = time;
+        _ = FlushPeriodicallyAsync();
+    }
+
+    public static ExclusiveCounters For(IDocumentStore store, TimeProvider time) => ByStore.GetValue(store, s => new ExclusiveCounters(s, time));
+
+    public async Task<(bool Reserved, long Count)> TryReserveAsync(string id, long limit, DateTime expiresAt, CancellationToken ct)
+    {
+        while (true)
+        {
+            var entry = await EntryAsync(id, ct);
+            lock (entry)
+            {
+                if (entry.Dropped)
+                {
+                    continue;
+                }
+
+                if (entry.Count >= limit || limit <= 0)
+                {
+                    return (false, entry.Count);
+                }
+
+                entry.Open(expiresAt);
+                return (true, ++entry.Count);
+            }
+        }
+    }
+
+    public async Task ReleaseAsync(string id, CancellationToken ct)
+    {
+        var entry = await EntryAsync(id, ct);
+        lock (entry)
+        {
+            if (entry.Opened && !entry.Dropped)
+            {
+                entry.Count--;
+            }
+        }
+    }
+
+    public async Task<long> AddAsync(string id, long amount, DateTime expiresAt, CancellationToken ct)
+    {
+        while (true)
+        {
+            var entry = await EntryAsync(id, ct);
+            lock (entry)
+            {
+                if (entry.Dropped)
+                {
+                    continue;
+                }
+
+                entry.Open(expiresAt);
+                return entry.Count += amount;
+            }
+        }
+    }
+
+    public async Task<long> ReadAsync(string id, CancellationToken ct)
+    {
+        var entry = await EntryAsync(id, ct);
+        lock (entry)
+        {
+            return entry.Count;
+        }
+    }
+
+    public async Task FlushAsync(CancellationToken ct)
+    {
+        await _flushing.WaitAsync(ct);
+        try
+        {
+            var now = _time.GetUtcNow().UtcDateTime;
+            foreach (var (id, loading) in _entries)
+            {
+                if (!loading.IsCompletedSuccessfully)
+                {
+                    continue;
+                }
+
+                var entry = loading.Result;
+                long count;
+                bool inStore;
+                lock (entry)
+                {
+                    count = entry.Count;
+                    inStore = entry.InStore;
+                    if (entry.Opened && entry.ExpiresAt <= now)
+                    {
+                        // The window is over: nothing counts in it any more, and the store's TTL sweep removes it.
+                        entry.Dropped = true;
+                    }
+                }
+
+                if (entry.Dropped)
+                {
+                    _entries.TryRemove(new KeyValuePair<string, Task<Entry>>(id, loading));
+                }
+
+                if (!entry.Opened || (inStore && count == entry.Persisted))
+                {
+                    continue;
+                }
+
+                await WriteAsync(entry, count, inStore, ct);
+            }
+        }
+        finally
+        {
+            _flushing.Release();
+        }
+    }
+
+    private async Task WriteAsync(Entry entry, long count, bool inStore, CancellationToken ct)
+    {
+        try
+        {
+            if (!inStore)
+            {
+                await _store.InsertAsync(new Counter { Id = entry.Id, Count = count, ExpiresAt = entry.ExpiresAt }, ct);
+                entry.InStore = true;
+            }
+            else
+            {
+                await _store.IncrementAsync(entry.Id, c => c.Count, count - entry.Persisted, ct);
+            }
+
+            entry.Persisted = count;
+        }
+        catch (DuplicateDocumentException)
+        {
+            // Written by a store user that does not go through these counters: count from what it holds next time.
+            entry.InStore = true;
+        }
+        catch (DocumentNotFoundException)
+        {
+            // Swept after its window ended: nothing left to keep.
+            entry.InStore = false;
+            entry.Persisted = 0;
+        }
+    }
+
+    private Task<Entry> EntryAsync(string id, CancellationToken ct)
+    {
+        if (_entries.TryGetValue(id, out var entry) && !entry.IsFaulted && !entry.IsCanceled)
+        {
+            return entry;
+        }
+
+        var loading = LoadAsync(id, ct);
+        return _entries.AddOrUpdate(id, loading, (_, existing) => existing.IsFaulted || existing.IsCanceled ? loading : existing);
+    }
+
+    private async Task<Entry> LoadAsync(string id, CancellationToken ct)
+    {
+        var stored = await _store.GetAsync(id, ct);
+        return stored is null
+            ? new Entry(id)
+            : new Entry(id) { Count = stored.Count, Persisted = stored.Count, ExpiresAt = stored.ExpiresAt, InStore = true, Opened = true };
+    }
+
+    private async Task FlushPeriodicallyAsync()
+    {
+        using var timer = new PeriodicTimer(FlushInterval);
+        var failures = 0;
+        while (failures < 30 && await timer.WaitForNextTickAsync())
+        {
+            try
+            {
+                await FlushAsync(CancellationToken.None);
+                failures = 0;
+            }
+            catch (ObjectDisposedException)
+            {
+                return; // the store was closed (its host stopped after its final flush)
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // The store is briefly unavailable: the counts stay in memory and go out on a later tick. A store that
+                // keeps failing for half a minute has been closed under us.
+                failures++;
+            }
+        }
+    }
+
+    /// <summary>One counter; guarded by locking the entry itself.</summary>
+    private sealed class Entry(string id)
+    {
+        public string Id { get; } = id;
+        public long Count { get; set; }
+        public long Persisted { get; set; }
+        public DateTime ExpiresAt { get; set; }
+        public bool InStore { get; set; }
+
+        /// <summary>The window exists (in the store, or opened in memory by a reservation or an addition).</summary>
+        public bool Opened { get; set; }
+
+        /// <summary>Removed from memory: callers holding it look it up again.</summary>
+        public bool Dropped { get; set; }
+
+        public void Open(DateTime expiresAt)
+        {
+            if (!Opened)
+            {
+                Opened = true;
+                ExpiresAt = expiresAt;
+            }
+        }
+    }
 }
 
 /// <summary>Counter ids and window bounds, all in UTC.</summary>

@@ -2,6 +2,7 @@ using System.Text.Json;
 using LLMTune.Inference.Features.Models;
 using LLMTune.Inference.Features.Upstream;
 using LLMTune.Platform.Errors;
+using LLMTune.Platform.Http;
 using Microsoft.AspNetCore.Http;
 
 namespace LLMTune.Inference.Features.Generation;
@@ -53,6 +54,7 @@ public sealed class InferenceResponder(InferenceService inference, UsageMeter me
             {
                 var outcome = await UpstreamPassthrough.RelayAsync(http, relayed, answer!, request.Stream);
                 var latencyMs = ElapsedMs(request.StartedAt);
+                AccessLog.RecordInference(http, outcome.Model, outcome.PromptTokens, outcome.CompletionTokens);
                 http.Response.OnCompleted(() => meter.PublishAsync(caller, outcome, latencyMs, request.Stream));
                 return Results.Empty;
             }
@@ -77,12 +79,15 @@ public sealed class InferenceResponder(InferenceService inference, UsageMeter me
 
             var answer = format.Response(outcome, session.ElapsedMs);
             await session.RecordBeforeAnswerAsync();
+            AccessLog.RecordInference(http, outcome.Model, outcome.PromptTokens, outcome.CompletionTokens);
             return Results.Json(answer, format.Json);
         }
 
         await ServerSentEvents.StartAsync(http.Response);
         await format.StreamStartAsync(http.Response, call.Model);
         await ServerSentEvents.RelayAsync(http, call, session, format);
+        var streamed = call.Snapshot();
+        AccessLog.RecordInference(http, streamed.Model, streamed.PromptTokens, streamed.CompletionTokens);
         return Results.Empty;
     }
 

@@ -39,7 +39,9 @@ internal static class UpstreamPassthrough
                 usage.ReadAnswer(bytes);
                 http.Response.StatusCode = StatusCodes.Status200OK;
                 http.Response.ContentType = "application/json";
-                await http.Response.Body.WriteAsync(JsonBodyEdit.ReplaceTopLevelString(bytes, "model", model.Id), http.RequestAborted).ConfigureAwait(false);
+                // Written straight into the response's buffer: the upstream's bytes with only the model's value swapped.
+                http.Response.ContentLength = JsonBodyEdit.WriteReplacingTopLevelString(bytes, "model", usage.EncodedModel, http.Response.BodyWriter);
+                await http.Response.BodyWriter.FlushAsync(http.RequestAborted).ConfigureAwait(false);
                 return usage.Outcome(ended: true);
             }
 
@@ -110,6 +112,9 @@ internal static class UpstreamPassthrough
         private int _contentChunks;
         private string? _finishReason;
 
+        /// <summary>The client's model id as a JSON string value (escaped once per request, not per chunk).</summary>
+        public JsonEncodedText EncodedModel { get; } = JsonEncodedText.Encode(model);
+
         public InferenceOutcome Outcome(bool ended) => new(
             model, "", _promptTokens, _completionTokens > 0 ? _completionTokens : _contentChunks,
             ended ? _finishReason ?? InferenceOutcome.Stop : InferenceOutcome.Cancelled);
@@ -139,7 +144,7 @@ internal static class UpstreamPassthrough
                 if (line.StartsWith("data:"u8) && !data.SequenceEqual("[DONE]"u8) && TryRead(data))
                 {
                     output.Write("data: "u8);
-                    output.Write(JsonBodyEdit.ReplaceTopLevelString(data.ToArray(), "model", model).Span);
+                    JsonBodyEdit.WriteReplacingTopLevelString(data, "model", EncodedModel, output);
                 }
                 else
                 {
@@ -210,32 +215,72 @@ internal static class JsonBodyEdit
     /// <summary>The body with the top-level string property <paramref name="name"/> set to <paramref name="value"/>.</summary>
     public static ReadOnlyMemory<byte> ReplaceTopLevelString(ReadOnlyMemory<byte> body, string name, string value)
     {
-        var reader = new Utf8JsonReader(body.Span);
-        if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+        if (!TryFindTopLevelString(body.Span, name, out var start, out var end))
         {
             return body;
         }
 
-        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
-        {
-            var isTarget = reader.CurrentDepth == 1 && reader.ValueTextEquals(name);
-            reader.Read();
-            if (isTarget && reader.TokenType == JsonTokenType.String)
-            {
-                // From the opening quote to just after the closing one, escapes included.
-                var start = (int)reader.TokenStartIndex;
-                var end = (int)reader.BytesConsumed;
-                var replacement = JsonSerializer.SerializeToUtf8Bytes(value);
-                var edited = new byte[body.Length - (end - start) + replacement.Length];
-                body.Span[..start].CopyTo(edited);
-                replacement.CopyTo(edited.AsSpan(start));
-                body.Span[end..].CopyTo(edited.AsSpan(start + replacement.Length));
-                return edited;
-            }
+        var writer = new ArrayBufferWriter<byte>(body.Length + value.Length + 2);
+        WriteReplaced(body.Span, start, end, JsonEncodedText.Encode(value), writer);
+        return writer.WrittenMemory;
+    }
 
-            reader.TrySkip();
+    /// <summary>
+    /// Writes <paramref name="body"/> to <paramref name="output"/> with the top-level string property
+    /// <paramref name="name"/> set to <paramref name="value"/> (as is when there is none); returns the bytes written.
+    /// </summary>
+    public static long WriteReplacingTopLevelString(ReadOnlySpan<byte> body, string name, JsonEncodedText value, IBufferWriter<byte> output)
+    {
+        if (!TryFindTopLevelString(body, name, out var start, out var end))
+        {
+            output.Write(body);
+            return body.Length;
         }
 
-        return body;
+        return WriteReplaced(body, start, end, value, output);
+    }
+
+    private static long WriteReplaced(ReadOnlySpan<byte> body, int start, int end, JsonEncodedText value, IBufferWriter<byte> output)
+    {
+        output.Write(body[..start]);
+        output.Write("\""u8);
+        output.Write(value.EncodedUtf8Bytes);
+        output.Write("\""u8);
+        output.Write(body[end..]);
+        return body.Length - (end - start) + value.EncodedUtf8Bytes.Length + 2;
+    }
+
+    /// <summary>Where the value of a top-level string property is: from its opening quote to just after the closing one.</summary>
+    private static bool TryFindTopLevelString(ReadOnlySpan<byte> body, string name, out int start, out int end)
+    {
+        start = end = 0;
+        var reader = new Utf8JsonReader(body);
+        try
+        {
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                return false;
+            }
+
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                var isTarget = reader.CurrentDepth == 1 && reader.ValueTextEquals(name);
+                reader.Read();
+                if (isTarget && reader.TokenType == JsonTokenType.String)
+                {
+                    start = (int)reader.TokenStartIndex;
+                    end = (int)reader.BytesConsumed;
+                    return true;
+                }
+
+                reader.TrySkip();
+            }
+        }
+        catch (JsonException)
+        {
+            // Not JSON after all: left as it is.
+        }
+
+        return false;
     }
 }
