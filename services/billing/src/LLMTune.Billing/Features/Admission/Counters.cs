@@ -16,9 +16,9 @@ public sealed class Counter : IDocument
 }
 
 /// <summary>
-/// Counters in the document store. <see cref="TryReserveAsync"/> is a reservation, not a check-then-record: the
-/// store's conditional update (<c>Count &lt; limit</c>, then <c>Count + 1</c>) is atomic, so concurrent requests on any
-/// number of replicas never take more than the limit.
+/// Counters in the document store. A reservation is not a check-then-record: the store's conditional update
+/// (<c>Count + amount &lt;= limit</c>, then <c>Count + amount</c>) is atomic, so concurrent requests on any number of
+/// replicas never take more than the limit.
 /// </summary>
 public sealed class Counters(IDocumentStore store)
 {
@@ -28,11 +28,28 @@ public sealed class Counters(IDocumentStore store)
         counters.EnsureIndexAsync(c => c.ExpiresAt, expireAfter: TimeSpan.Zero, ct: ct);
 
     /// <summary>Takes one unit if fewer than <paramref name="limit"/> are taken; returns whether it did and the count after.</summary>
-    public async Task<(bool Reserved, long Count)> TryReserveAsync(string id, long limit, DateTime expiresAt, CancellationToken ct)
+    public Task<(bool Reserved, long Count)> TryReserveAsync(string id, long limit, DateTime expiresAt, CancellationToken ct) =>
+        TryReserveAsync(id, 1, limit, expiresAt, extendExpiry: false, ct);
+
+    /// <summary>
+    /// Takes <paramref name="amount"/> units if the count stays within <paramref name="limit"/> (one conditional update,
+    /// atomic in the store); returns whether it did and the count after (or as it stands when refused). With
+    /// <paramref name="extendExpiry"/> the window's expiry moves to <paramref name="expiresAt"/> in the same write.
+    /// </summary>
+    public async Task<(bool Reserved, long Count)> TryReserveAsync(
+        string id, long amount, long limit, DateTime expiresAt, bool extendExpiry, CancellationToken ct)
     {
+        var most = limit - amount;
         while (true)
         {
-            var taken = await counters.FindOneAndUpdateAsync(c => c.Id == id && c.Count < limit, c => c.Count++, null, ct);
+            var taken = await counters.FindOneAndUpdateAsync(c => c.Id == id && c.Count <= most, c =>
+            {
+                c.Count += amount;
+                if (extendExpiry && c.ExpiresAt < expiresAt)
+                {
+                    c.ExpiresAt = expiresAt;
+                }
+            }, null, ct);
             if (taken is not null)
             {
                 return (true, taken.Count);
@@ -43,33 +60,44 @@ public sealed class Counters(IDocumentStore store)
                 return (false, full.Count);
             }
 
-            if (limit <= 0)
+            if (amount > limit)
             {
                 return (false, 0);
             }
 
             try
             {
-                await counters.InsertAsync(new Counter { Id = id, Count = 1, ExpiresAt = expiresAt }, ct);
-                return (true, 1);
+                await counters.InsertAsync(new Counter { Id = id, Count = amount, ExpiresAt = expiresAt }, ct);
+                return (true, amount);
             }
             catch (DuplicateDocumentException)
             {
-                // Another request opened the window first: take a unit from it like everyone else.
+                // Another request opened the window first: take from it like everyone else.
             }
         }
     }
 
     /// <summary>Gives back a unit reserved by a request that turned out not to count (e.g. a fine-tune that was not created).</summary>
-    public async Task ReleaseAsync(string id, CancellationToken ct)
+    public Task ReleaseAsync(string id, CancellationToken ct) => AdjustAsync(id, -1, ct);
+
+    /// <summary>
+    /// Corrects a window that is still open by <paramref name="delta"/> (a settled reservation: actual minus reserved);
+    /// a window that has expired meanwhile is left alone.
+    /// </summary>
+    public async Task AdjustAsync(string id, long delta, CancellationToken ct)
     {
+        if (delta == 0)
+        {
+            return;
+        }
+
         try
         {
-            await counters.IncrementAsync(id, c => c.Count, -1, ct);
+            await counters.IncrementAsync(id, c => c.Count, delta, ct);
         }
         catch (DocumentNotFoundException)
         {
-            // The window expired meanwhile: nothing left to give back.
+            // The window expired meanwhile: nothing left to correct.
         }
     }
 
@@ -122,4 +150,11 @@ public static class CounterWindows
     public static string KeyMinute(string keyId, DateTimeOffset now) => Id($"rpk:{keyId}:{now:yyyyMMddHHmm}");
 
     public static string TokensMinute(string workspaceId, DateTimeOffset now) => Id($"tpm:{workspaceId}:{now:yyyyMMddHHmm}");
+
+    public static string KeyTokensMinute(string keyId, DateTimeOffset now) => Id($"tpk:{keyId}:{now:yyyyMMddHHmm}");
+
+    /// <summary>Requests in flight: not a time window, the count goes up at admission and down when the response ends.</summary>
+    public static string InFlight(string workspaceId) => Id($"cc:{workspaceId}");
+
+    public static string KeyInFlight(string keyId) => Id($"cck:{keyId}");
 }
