@@ -21,8 +21,16 @@ public sealed class QueueTests
         time.Advance(TimeSpan.FromSeconds(1));
         var job = new FineTuneJob
         {
-            Id = id, WorkspaceId = workspace, BaseModel = "m", Dataset = "file_x", Epochs = 1, BatchSize = 1, LearningRate = 0.001,
-            Priority = priority, CreatedAt = store.Now, UpdatedAt = store.Now,
+            Id = id,
+            WorkspaceId = workspace,
+            BaseModel = "m",
+            Dataset = "file_x",
+            Epochs = 1,
+            BatchSize = 1,
+            LearningRate = 0.001,
+            Priority = priority,
+            CreatedAt = store.Now,
+            UpdatedAt = store.Now,
         };
         await store.InsertAsync(job, new TrainingQueued(workspace, id, time.GetUtcNow(), id, "m"), CancellationToken.None);
         return job;
