@@ -28,7 +28,8 @@ public sealed class JobService(
 {
     public const string SupportedMethod = "sft";
 
-    public async Task<FineTuneJob> CreateAsync(string workspaceId, CreateJobRequest request, CancellationToken ct)
+    /// <param name="priority">The job goes in the priority queue (its workspace's plan gives it one).</param>
+    public async Task<FineTuneJob> CreateAsync(string workspaceId, CreateJobRequest request, CancellationToken ct, bool priority = false)
     {
         var settings = options.Value;
         var limits = settings.Limits;
@@ -140,6 +141,7 @@ public sealed class JobService(
             Adapter = adapter,
             LoraRank = adapter == FineTuneJob.LoraAdapter ? loraRank : null,
             WebhookUrl = webhook,
+            Priority = priority,
             Status = JobStatus.Queued,
             CreatedAt = now,
             UpdatedAt = now,
