@@ -76,12 +76,29 @@ async function renderJob(main, jobId, { signal }) {
   show(main, h('p', {}, h('a', { href: '#/fine-tunes' }, '← All fine-tunes')), h('h1', {}, `Fine-tune ${jobId}`),
     problem, header, live, h('h2', {}, 'Loss'), curves, deployed, h('h2', {}, 'Checkpoints'), checkpoints, h('h2', {}, 'Events'), events);
 
+  // Every event seen so far, by id: each poll reads only the newest page(s) until it meets a known one.
+  const known = new Map();
+  const loadEvents = async () => {
+    let cursor = '';
+    for (let pages = 0; pages < 100; pages++) {
+      const page = await api('GET', `/v1/fine-tune/${seg(jobId)}/events?limit=100${cursor}`, undefined, { signal });
+      let metKnown = false;
+      for (const event of page.data) {
+        if (known.has(event.id)) metKnown = true;
+        else known.set(event.id, event);
+      }
+      if (metKnown || !page.hasMore) break;
+      cursor = `&cursor=${encodeURIComponent(page.nextCursor)}`;
+    }
+    return [...known.values()].sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0));
+  };
+
   const refresh = async () => {
-    let job, eventPage, checkpointPage;
+    let job, eventList, checkpointPage;
     try {
-      [job, eventPage, checkpointPage] = await Promise.all([
+      [job, eventList, checkpointPage] = await Promise.all([
         api('GET', `/v1/fine-tune/${seg(jobId)}`, undefined, { signal }),
-        api('GET', `/v1/fine-tune/${seg(jobId)}/events?limit=100`, undefined, { signal }),
+        loadEvents(),
         api('GET', `/v1/fine-tune/${seg(jobId)}/checkpoints?limit=100`, undefined, { signal }),
       ]);
       show(problem);
@@ -103,8 +120,8 @@ async function renderJob(main, jobId, { signal }) {
         await refresh();
       }, { class: 'danger' }));
 
-    // Events come newest first; the curves read oldest first.
-    const ordered = [...eventPage.data].reverse();
+    // Events are kept newest first; the curves read oldest first.
+    const ordered = [...eventList].reverse();
     const loss = ordered.filter(e => e.metrics?.loss != null && e.step != null).map(e => ({ x: e.step, y: e.metrics.loss }));
     const evalLoss = ordered.filter(e => e.metrics?.evalLoss != null && e.step != null).map(e => ({ x: e.step, y: e.metrics.evalLoss }));
     show(curves, lineChart('Training and evaluation loss', [
@@ -133,7 +150,7 @@ async function renderJob(main, jobId, { signal }) {
       { title: 'When', cell: e => when(e.createdAt) },
       { title: 'Type', cell: e => e.type },
       { title: 'Message', cell: e => e.message },
-    ], eventPage.data, 'No events yet.'));
+    ], eventList.slice(0, 200), 'No events yet.'));
 
     live.textContent = finished.has(job.status) ? `Finished ${job.finishedAt ? new Date(job.finishedAt).toLocaleString() : ''}.` : 'Updating every second…';
     return !finished.has(job.status);
