@@ -20,7 +20,7 @@ public sealed class DashboardBrowserTests(DashboardFixture fixture) : IClassFixt
         await page.GetByRole(AriaRole.Button, new() { Name = "Create key" }).ClickAsync();
         var secret = (await page.Locator("[data-secret]").TextContentAsync())!;
         Assert.StartsWith("sk_live_", secret);
-        await page.GetByRole(AriaRole.Cell, new() { Name = "ci-from-dashboard" }).WaitForAsync();
+        await page.GetByRole(AriaRole.Cell, new() { Name = "ci-from-dashboard", Exact = true }).WaitForAsync();
         await DashboardFixture.ScreenshotAsync(page, "01-keys-created");
 
         using (var client = fixture.Host.Client(secret))
@@ -30,7 +30,7 @@ public sealed class DashboardBrowserTests(DashboardFixture fixture) : IClassFixt
 
         // Shown once: after a reload the list has the prefix only, and the secret is nowhere on the page.
         await page.ReloadAsync();
-        await page.GetByRole(AriaRole.Cell, new() { Name = "ci-from-dashboard" }).WaitForAsync();
+        await page.GetByRole(AriaRole.Cell, new() { Name = "ci-from-dashboard", Exact = true }).WaitForAsync();
         Assert.DoesNotContain(secret, await page.ContentAsync(), StringComparison.Ordinal);
         Assert.Equal(0, await page.Locator("[data-secret]").CountAsync());
         Assert.DoesNotContain(fixture.Key, page.Url, StringComparison.Ordinal);
@@ -45,23 +45,19 @@ public sealed class DashboardBrowserTests(DashboardFixture fixture) : IClassFixt
         await page.SignInAsync(fixture.Key);
         await page.OpenAsync("#/playground", "Playground");
 
-        // Count the text pieces that arrive before the final event: more than one means it was streamed.
-        await page.EvaluateAsync("""
-            () => {
-              window.pieces = 0;
-              new MutationObserver(records => {
-                if (!document.getElementById('playground-stats').dataset.done) window.pieces += records.length;
-              }).observe(document.getElementById('playground-output'), { childList: true });
-            }
-            """);
         await page.GetByLabel("Max tokens").FillAsync("40");
-        await page.GetByLabel("Prompt", new() { Exact = true }).FillAsync("Summarize LLMTune in one sentence.");
-        await page.GetByRole(AriaRole.Button, new() { Name = "Run" }).ClickAsync();
+        await page.GetByRole(AriaRole.Textbox, new() { Name = "Prompt" }).FillAsync("Summarize LLMTune in one sentence.");
+        var response = await page.RunAndWaitForResponseAsync(
+            () => page.GetByRole(AriaRole.Button, new() { Name = "Run" }).ClickAsync(),
+            r => r.Url.EndsWith("/v1/playground/inference", StringComparison.Ordinal));
+        Assert.StartsWith("text/event-stream", await response.HeaderValueAsync("content-type"));
         await page.Locator("#playground-stats[data-done]").WaitForAsync();
 
+        // The page appended the answer piece by piece as the server-sent events came.
         var text = (await page.Locator("#playground-output").TextContentAsync())!;
         Assert.False(string.IsNullOrWhiteSpace(text));
-        Assert.True(await page.EvaluateAsync<int>("() => window.pieces") > 1, "the answer arrived in one piece, not streamed");
+        Assert.True(int.Parse((await page.Locator("#playground-output").GetAttributeAsync("data-pieces"))!, System.Globalization.CultureInfo.InvariantCulture) > 1,
+            "the answer was not read as a stream of pieces");
         var stats = (await page.Locator("#playground-stats").TextContentAsync())!;
         Assert.Matches(@"^\d+ tokens · \d+ ms on the server", stats);
         await DashboardFixture.ScreenshotAsync(page, "07-playground");
@@ -98,7 +94,7 @@ public sealed class DashboardBrowserTests(DashboardFixture fixture) : IClassFixt
         await DashboardFixture.ScreenshotAsync(page, "03-fine-tune-job");
 
         await page.GetByRole(AriaRole.Link, new() { Name = "Try it in the playground" }).ClickAsync();
-        await page.GetByRole(AriaRole.Heading, new() { Name = "Playground" }).WaitForAsync();
+        await page.GetByRole(AriaRole.Heading, new() { Name = "Playground", Level = 1 }).WaitForAsync();
         Assert.Equal(model, await page.GetByLabel("Model").InputValueAsync());
 
         await page.OpenAsync("#/models", "Models");
@@ -163,7 +159,8 @@ public sealed class DashboardBrowserTests(DashboardFixture fixture) : IClassFixt
         {
             await page.OpenAsync(route, heading);
             await Eventually.True(async () => await page.GetByText("Loading…").CountAsync() == 0, TimeSpan.FromSeconds(10), $"{route} to load");
-            Assert.Equal(0, await page.Locator(".error").CountAsync());
+            var errors = await page.Locator(".error").AllTextContentsAsync();
+            Assert.True(errors.Count == 0, $"{route} shows an error: {string.Join(" / ", errors)}");
             var unlabelled = await page.EvaluateAsync<string[]>("""
                 () => [...document.querySelectorAll('main input, main select, main textarea, main button')]
                   .filter(e => !(e.labels?.length || e.getAttribute('aria-label') || (e.tagName === 'BUTTON' && e.textContent.trim())))
@@ -176,7 +173,7 @@ public sealed class DashboardBrowserTests(DashboardFixture fixture) : IClassFixt
         // The navigation works from the keyboard: Tab reaches the links, Enter follows them.
         await page.Locator("nav a", new() { HasText = "Usage" }).FocusAsync();
         await page.Keyboard.PressAsync("Enter");
-        await page.GetByRole(AriaRole.Heading, new() { Name = "Usage", Exact = true }).WaitForAsync();
+        await page.GetByRole(AriaRole.Heading, new() { Name = "Usage", Exact = true, Level = 1 }).WaitForAsync();
 
         // The webhook signing secret is revealed on request (once).
         await page.OpenAsync("#/webhooks", "Webhooks");
@@ -192,7 +189,7 @@ public sealed class DashboardBrowserTests(DashboardFixture fixture) : IClassFixt
         await page.SignInAsync(fixture.Key);
         await page.OpenAsync("#/webhooks", "Webhooks");
 
-        // The host itself is the receiver: a POST to /healthz answers 405, so the attempt records a refusal.
+        // The host itself is the receiver: a POST to /healthz without a key answers 401, so the attempt records a refusal.
         var url = new Uri(fixture.Host.Address, "/healthz").ToString();
         await page.GetByLabel("URL").FillAsync(url);
         await page.GetByLabel("batch.completed").CheckAsync();
@@ -204,7 +201,7 @@ public sealed class DashboardBrowserTests(DashboardFixture fixture) : IClassFixt
         await delivery.WaitForAsync();
         await delivery.ClickAsync();
         await page.GetByRole(AriaRole.Heading, new() { Name = "Attempts" }).WaitForAsync();
-        await page.GetByRole(AriaRole.Cell, new() { Name = "405", Exact = true }).WaitForAsync(new() { Timeout = 30_000 });
+        await page.GetByRole(AriaRole.Cell, new() { Name = "401", Exact = true }).WaitForAsync(new() { Timeout = 30_000 });
         await DashboardFixture.ScreenshotAsync(page, "05-webhook-delivery");
     }
 
@@ -215,7 +212,7 @@ public sealed class DashboardBrowserTests(DashboardFixture fixture) : IClassFixt
         await page.GetByLabel("the operator token").CheckAsync();
         await page.GetByLabel("Key or token").FillAsync(DashboardFixture.OperatorToken);
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
-        await page.GetByRole(AriaRole.Heading, new() { Name = "Workspaces" }).WaitForAsync();
+        await page.GetByRole(AriaRole.Heading, new() { Name = "Workspaces", Level = 1 }).WaitForAsync();
         await page.GetByText("default", new() { Exact = true }).WaitForAsync();
 
         var create = page.GetByRole(AriaRole.Form, new() { Name = "Create a workspace" });
@@ -247,7 +244,7 @@ public sealed class DashboardBrowserTests(DashboardFixture fixture) : IClassFixt
 
         await page.GetByLabel("Key or token").FillAsync(fixture.Key);
         await page.Keyboard.PressAsync("Enter");
-        await page.GetByRole(AriaRole.Heading, new() { Name = "API keys" }).WaitForAsync();
+        await page.GetByRole(AriaRole.Heading, new() { Name = "API keys", Level = 1 }).WaitForAsync();
         await page.EvaluateAsync("() => { location.hash = '#/fine-tunes/job_doesnotexist'; }");
         await page.GetByRole(AriaRole.Alert).WaitForAsync();
         Assert.Equal(notFound, await page.GetByRole(AriaRole.Alert).TextContentAsync());

@@ -99,12 +99,12 @@ public static class DashboardSteps
     {
         await page.Keyboard.TypeAsync(key);
         await page.Keyboard.PressAsync("Enter");
-        await page.GetByRole(AriaRole.Heading, new() { Name = "API keys" }).WaitForAsync();
+        await page.GetByRole(AriaRole.Heading, new() { Name = "API keys", Level = 1 }).WaitForAsync();
     }
 
     public static async Task OpenAsync(this IPage page, string route, string heading)
     {
         await page.EvaluateAsync("route => { location.hash = route; }", route);
-        await page.GetByRole(AriaRole.Heading, new() { Name = heading, Exact = true }).WaitForAsync();
+        await page.GetByRole(AriaRole.Heading, new() { Name = heading, Exact = true, Level = 1 }).WaitForAsync();
     }
 }

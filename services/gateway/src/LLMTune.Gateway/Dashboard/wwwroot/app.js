@@ -64,10 +64,12 @@ async function render() {
   const [, title, page] = entry;
   document.title = `${title} · LLMTune`;
   show(main, h('p', { class: 'muted' }, 'Loading…'));
+  const { signal } = leave;
   try {
-    await page.render(main, { ...route, signal: leave.signal, credential });
+    await page.render(main, { ...route, signal, credential });
   } catch (e) {
-    if (!leave.signal.aborted) show(main, h('h1', {}, title), errorBox(e));
+    // A page left before it finished loading says nothing; the next page owns the screen.
+    if (!signal.aborted) show(main, h('h1', {}, title), errorBox(e));
   }
 }
 
@@ -99,8 +101,9 @@ function renderSignIn() {
       }
       session.set(kind, secret);
       signedOutMessage = null;
-      location.hash = `#/${pagesFor(session.get())[0][0]}`;
-      await render();
+      const first = `#/${pagesFor(session.get())[0][0]}`;
+      if (location.hash === first) await render();
+      else location.hash = first; // hashchange renders it
     } catch (e) {
       form.append(errorBox(e));
     }

@@ -112,5 +112,8 @@ export function poll(signal, intervalMs, run) {
   timer = setTimeout(tick, intervalMs);
 }
 
-export const money = value => `$${Number(value ?? 0).toFixed(Math.abs(value) < 1 && value !== 0 ? 4 : 2)}`;
+export const money = value => {
+  const amount = Number(value ?? 0);
+  return `${amount < 0 ? '-' : ''}$${Math.abs(amount).toFixed(Math.abs(amount) < 1 && amount !== 0 ? 4 : 2)}`;
+};
 export const num = value => (value === null || value === undefined ? 'unlimited' : Number(value).toLocaleString('en-US'));

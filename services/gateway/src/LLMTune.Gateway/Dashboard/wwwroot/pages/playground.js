@@ -29,6 +29,8 @@ export async function render(main, { query, signal }) {
     event.preventDefault();
     show(problem);
     show(output);
+    delete output.dataset.pieces;
+    delete stats.dataset.done;
     stats.textContent = 'Generating…';
     run.disabled = true;
     stop.disabled = false;
@@ -46,6 +48,7 @@ export async function render(main, { query, signal }) {
         if (name === 'delta') {
           firstToken ??= performance.now() - started;
           output.append(data.delta);
+          output.dataset.pieces = String(Number(output.dataset.pieces ?? 0) + 1);
         } else if (name === 'done') {
           output.textContent = data.text;
           stats.textContent = `${data.tokens} tokens · ${data.latency} ms on the server · first text after ${Math.round(firstToken ?? 0)} ms · ${data.finishReason} · ${data.model}`;
