@@ -147,6 +147,15 @@ public sealed class DashboardBrowserTests(DashboardFixture fixture) : IClassFixt
     [Fact]
     public async Task Every_page_renders_without_an_error_with_labelled_controls()
     {
+        // One inference, so the usage charts have something to draw once the roll-up has counted it.
+        using (var client = fixture.Host.Client(fixture.Key))
+        {
+            var answer = await client.PostAsJsonAsync("/v1/models/llmtune/tiny/inference", new { prompt = "Hello", maxTokens = 8 });
+            Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+            await Eventually.True(async () => (await client.GetFromJsonAsync<JsonElement>("/v1/usage?groupBy=model")).GetProperty("data").GetArrayLength() > 0,
+                TimeSpan.FromSeconds(30), "usage to count the request");
+        }
+
         var page = await fixture.NewPageAsync();
         await page.SignInAsync(fixture.Key);
         (string Route, string Heading, string Shot)[] pages =
@@ -169,6 +178,9 @@ public sealed class DashboardBrowserTests(DashboardFixture fixture) : IClassFixt
             Assert.True(unlabelled.Length == 0, $"{route}: controls without a label: {string.Join(", ", unlabelled)}");
             await DashboardFixture.ScreenshotAsync(page, shot);
         }
+
+        await page.OpenAsync("#/usage", "Usage");
+        Assert.True(await page.Locator("svg[aria-label^='Requests per model:'][aria-label*='llmtune/tiny'] rect").CountAsync() >= 1, "no bar for llmtune/tiny in the requests-per-model chart");
 
         // The navigation works from the keyboard: Tab reaches the links, Enter follows them.
         await page.Locator("nav a", new() { HasText = "Usage" }).FocusAsync();
