@@ -43,7 +43,7 @@ public sealed class JsonSchemaGrammar
 
     private static readonly string[] Primitives =
     [
-        """ws ::= ([ \n] [ ]{0,10})?""",
+        """ws ::= [ \n]?""",
         """json-char ::= [^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4})""",
         """json-int ::= "-"? ("0" | [1-9] [0-9]{0,15})""",
         """json-number ::= json-int ("." [0-9]{1,16})? ([eE] [-+]? [0-9]{1,3})?""",
