@@ -247,6 +247,34 @@ public sealed class StructuredOutputTests(InferenceHost fixture)
     }
 
     [Theory]
+    [InlineData("""{"type": "array", "items": {"type": "string", "format": "date"}, "minItems": 1, "maxItems": 2}""")]
+    [InlineData("""{"type": "object", "properties": {"a": {"type": ["integer", "null"]}, "b": {"const": "x"}, "c": {"type": "string", "format": "uuid"}}, "required": ["b"]}""")]
+    [InlineData("""{"type": "object", "properties": {"x": {"type": "number"}, "y": {"type": "boolean"}}}""")]
+    [InlineData("""{"oneOf": [{"type": "object", "properties": {"kind": {"const": "a"}}, "required": ["kind"], "additionalProperties": false}, {"type": "integer"}]}""")]
+    [InlineData("""{"type": "string", "enum": ["a\"b", "c\\d", "é", "line\nbreak"]}""")]
+    [InlineData("""{"type": "object", "properties": {"when": {"type": "string", "format": "date-time"}, "t": {"type": "string", "format": "time"}}, "required": ["when", "t"], "additionalProperties": false}""")]
+    [InlineData("""{"type": "object", "additionalProperties": false}""")]
+    [InlineData("""{"type": "array", "maxItems": 0}""")]
+    [InlineData("""{"type": "object", "properties": {"a b\"c": {"type": "boolean"}, "1": {"type": "null"}}, "required": ["a b\"c", "1"], "additionalProperties": false}""")]
+    [InlineData("""{"$schema": "http://json-schema.org/draft-07/schema#", "type": "object", "properties": {"p": {"$ref": "#/definitions/pair"}}, "required": ["p"], "definitions": {"pair": {"type": "array", "items": {"enum": [1, 2.5, true]}, "minItems": 2, "maxItems": 2}}}""")]
+    public async Task Each_supported_keyword_gives_answers_that_validate(string schemaText)
+    {
+        using var client = fixture.Client();
+        var schema = JsonSchema.FromText(schemaText);
+        var body = await (await client.PostAsJsonAsync("/v1/chat/completions", new
+        {
+            model = Model,
+            messages = new[] { new { role = "user", content = "hello!" } },
+            seed = 5,
+            response_format = new { type = "json_schema", json_schema = new { name = "r", schema = JsonDocument.Parse(schemaText).RootElement } },
+        }, Ct)).Json();
+
+        var choice = body.GetProperty("choices")[0];
+        Assert.Equal("stop", choice.GetProperty("finish_reason").GetString());
+        AssertValid(schema, choice.GetProperty("message").GetProperty("content").GetString()!, schemaText);
+    }
+
+    [Theory]
     [InlineData("""{"type": "string", "pattern": "^a+$"}""", "pattern")]
     [InlineData("""{"type": "object", "properties": {"n": {"type": "integer", "minimum": 3}}}""", "minimum")]
     [InlineData("""{"type": "string", "format": "email"}""", "email")]
