@@ -119,8 +119,8 @@ public sealed partial class LoadedModel : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(request);
         request.Validate();
-        CheckGrammar(request);
         using var weights = UseWeights();
+        CheckGrammar(request);
         var generator = GetGenerator(request.Variant);
         var prompt = TokenizePrompt(request);
         var maxTokens = CheckContext(prompt.Length, request.MaxTokens);

@@ -24,12 +24,15 @@ public sealed class GrammarTests
         }
     }
 
-    [Fact]
-    public async Task A_grammar_llama_cpp_cannot_parse_is_refused_before_anything_runs()
+    [Theory]
+    [InlineData("root ::= missing-rule")]
+    [InlineData("root ::= root \"a\" | \"b\"")]
+    [InlineData("root ::= [a-")]
+    public async Task A_grammar_llama_cpp_cannot_parse_is_refused_before_anything_runs(string grammar)
     {
         await using var host = await LoadedTestModel.LoadAsync(TestModels.SmallPath);
 
-        var error = Assert.Throws<ArgumentException>(() => host.Model.Generate(new GenerationRequest { Prompt = "x", MaxTokens = 4, Grammar = "root ::= missing-rule" }, Ct));
+        var error = Assert.Throws<ArgumentException>(() => host.Model.Generate(new GenerationRequest { Prompt = "x", MaxTokens = 4, Grammar = grammar }, Ct));
 
         Assert.Contains("grammar", error.Message);
         var after = await host.Model.CompleteAsync(new GenerationRequest { Prompt = "x", MaxTokens = 2, Temperature = 0 }, Ct);

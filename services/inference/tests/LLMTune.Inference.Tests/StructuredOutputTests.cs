@@ -280,6 +280,7 @@ public sealed class StructuredOutputTests(InferenceHost fixture)
     [InlineData("""{"type": "string", "format": "email"}""", "email")]
     [InlineData("""{"allOf": [{"type": "string"}]}""", "allOf")]
     [InlineData("""{"$ref": "https://example.com/schema"}""", "$ref")]
+    [InlineData("""{"$ref": "#/$defs/a", "$defs": {"a": {"$ref": "#/$defs/a"}}}""", "itself")]
     public async Task A_schema_keyword_the_grammar_cannot_enforce_is_a_400_naming_it(string schema, string keyword)
     {
         using var client = fixture.Client();

@@ -72,12 +72,15 @@ internal static class OpenAiParameters
         {
             var asked = name switch
             {
-                "logit_bias" => !IsNullOrEmpty(value),
+                "tools" or "logit_bias" => !IsNullOrEmpty(value),
                 "functions" or "function_call" or "audio" or "prediction" or "web_search_options" or "suffix" => !IsNullOrEmpty(value),
+                "tool_choice" => value.ValueKind is not (JsonValueKind.Null or JsonValueKind.String) || value.GetString() is not ("none" or "auto"),
                 "logprobs" => value.ValueKind is not (JsonValueKind.Null or JsonValueKind.False) && !(value.ValueKind == JsonValueKind.Number && value.GetDouble() == 0),
                 "top_logprobs" or "presence_penalty" or "frequency_penalty" => value.ValueKind == JsonValueKind.Number ? value.GetDouble() != 0 : value.ValueKind != JsonValueKind.Null,
                 "echo" => value.ValueKind == JsonValueKind.True,
                 "best_of" => value.ValueKind == JsonValueKind.Number ? value.GetDouble() != 1 : value.ValueKind != JsonValueKind.Null,
+                "response_format" => value.ValueKind == JsonValueKind.Object
+                    && !(value.TryGetProperty("type", out var type) && type.ValueKind == JsonValueKind.String && type.GetString() == "text"),
                 "modalities" => value.ValueKind == JsonValueKind.Array && value.EnumerateArray().Any(m => m.ValueKind != JsonValueKind.String || m.GetString() != "text"),
                 _ => false, // e.g. user, store, metadata, service_tier: accepted and ignored
             };

@@ -393,7 +393,13 @@ public sealed class JsonSchemaGrammar
         var rule = UniqueName("ref-" + name);
         _refRules[target] = rule;
         _rules[rule] = "";
-        _rules[rule] = Visit(definition, target, depth + 1);
+        var body = Visit(definition, target, depth + 1);
+        if (body == rule)
+        {
+            throw ApiException.Unsupported(_param, $"$ref '{target}' refers only to itself.");
+        }
+
+        _rules[rule] = body;
         return rule;
     }
 
