@@ -17,12 +17,16 @@ internal abstract class OpenAiStreamFormat(bool includeUsage) : IInferenceFormat
 
     public virtual Task StreamStartAsync(HttpResponse response, string model) => Task.CompletedTask;
 
-    public Task StreamDeltaAsync(HttpResponse response, string model, string delta) =>
+    public virtual Task StreamDeltaAsync(HttpResponse response, string model, string delta) =>
         ServerSentEvents.WriteAsync(response, Chunk(model, delta, null), Json, flush: false);
 
-    public async Task StreamEndAsync(HttpResponse response, InferenceOutcome outcome, long latencyMs)
+    public virtual Task StreamEndAsync(HttpResponse response, InferenceOutcome outcome, long latencyMs) =>
+        EndAsync(response, outcome, outcome.FinishReason);
+
+    /// <summary>The finish-reason chunk (with <paramref name="finishReason"/>), the usage chunk if asked for, then <c>[DONE]</c>.</summary>
+    protected async Task EndAsync(HttpResponse response, InferenceOutcome outcome, string finishReason)
     {
-        await ServerSentEvents.WriteAsync(response, Chunk(outcome.Model, null, outcome.FinishReason), Json);
+        await ServerSentEvents.WriteAsync(response, Chunk(outcome.Model, null, finishReason), Json);
         if (includeUsage)
         {
             await ServerSentEvents.WriteAsync(response, UsageChunk(outcome.Model, Usage.From(outcome)), Json);
