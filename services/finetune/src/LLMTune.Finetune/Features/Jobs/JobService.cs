@@ -24,6 +24,7 @@ public sealed class JobService(
     TimeProvider time,
     IOptions<FinetuneOptions> options,
     IOptions<ArtifactStorageOptions> artifactStorage,
+    IOptions<OutboundOptions> outbound,
     ILogger<JobService> logger)
 {
     public const string SupportedMethod = "sft";
@@ -94,7 +95,7 @@ public sealed class JobService(
             throw BadRequest($"hyperparameters.loraRank must be between 1 and {limits.MaxLoraRank}.", "hyperparameters.loraRank");
         }
 
-        var webhook = ValidateWebhook(request.WebhookUrl, settings);
+        var webhook = ValidateWebhook(request.WebhookUrl, outbound.Value.AllowList());
 
         if (baseModels.Find(request.BaseModel) is null)
         {
@@ -177,7 +178,7 @@ public sealed class JobService(
     public static ApiException JobNotFound(string jobId) =>
         new(StatusCodes.Status404NotFound, "job_not_found", $"No fine-tune job '{jobId}' in this workspace.");
 
-    private static string? ValidateWebhook(string? url, FinetuneOptions settings)
+    private static string? ValidateWebhook(string? url, HostAllowList allowList)
     {
         if (string.IsNullOrWhiteSpace(url))
         {
@@ -189,7 +190,7 @@ public sealed class JobService(
             throw BadRequest("webhookUrl must be an absolute https URL.", "webhookUrl");
         }
 
-        var allowListed = settings.WebhookAllowedHosts.Contains(uri.Host, StringComparer.OrdinalIgnoreCase);
+        var allowListed = allowList.Lists(uri.IdnHost);
         if (uri.Scheme != Uri.UriSchemeHttps && !allowListed)
         {
             throw BadRequest("webhookUrl must use https.", "webhookUrl");
