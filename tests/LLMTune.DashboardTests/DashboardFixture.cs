@@ -35,7 +35,7 @@ public sealed class DashboardFixture : IAsyncLifetime
             ["Finetune:Worker:ProgressInterval"] = "00:00:00.300",
             ["Finetune:Training:Threads"] = "2",
             ["Finetune:Training:CheckpointInterval"] = "2",
-            ["Webhooks:AllowedHosts:0"] = "127.0.0.1",
+            ["Outbound:AllowedHosts:0"] = "127.0.0.1",
         });
 
         var chromium = FindChromium();
