@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using System.Text.Json;
 using LLMTune.Testing;
 using static LLMTune.IntegrationTests.Faults.FaultRig;
 
@@ -47,7 +48,7 @@ public sealed class ReadOnlyStoreTests
             {
                 // The batch's model check may fail first (its consumer cannot record its inbox entry): any 503 will do.
                 Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
-                var error = (await response.Json()).GetProperty("error");
+                var error = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("error");
                 Assert.NotNull(response.Headers.RetryAfter?.Delta);
                 Log($"read-only store: creating a {what} got 503 {error.GetProperty("code").GetString()} (Retry-After {response.Headers.RetryAfter?.Delta?.TotalSeconds} s)");
             }
