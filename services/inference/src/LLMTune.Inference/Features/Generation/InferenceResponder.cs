@@ -20,7 +20,7 @@ public interface IInferenceFormat
     Task StreamStartAsync(HttpResponse response, string model);
 
     /// <summary>Writes one piece without flushing (the relay flushes when the model pauses or a few piled up).</summary>
-    Task StreamDeltaAsync(HttpResponse response, string model, string delta);
+    Task StreamDeltaAsync(HttpResponse response, string model, ModelDelta delta);
 
     Task StreamEndAsync(HttpResponse response, InferenceOutcome outcome, long latencyMs);
 

@@ -113,8 +113,8 @@ internal sealed class NativeFormat(JsonSerializerOptions json, JsonElement? meta
 
     public Task StreamStartAsync(HttpResponse response, string model) => Task.CompletedTask;
 
-    public Task StreamDeltaAsync(HttpResponse response, string model, string delta) =>
-        ServerSentEvents.WriteAsync(response, new NativeDelta(delta), json, "delta", flush: false);
+    public Task StreamDeltaAsync(HttpResponse response, string model, ModelDelta delta) =>
+        ServerSentEvents.WriteAsync(response, new NativeDelta(delta.Text), json, "delta", flush: false);
 
     public Task StreamEndAsync(HttpResponse response, InferenceOutcome outcome, long latencyMs) =>
         ServerSentEvents.WriteAsync(response,

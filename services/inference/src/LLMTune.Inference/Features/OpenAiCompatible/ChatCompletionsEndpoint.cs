@@ -18,7 +18,7 @@ public static class ChatCompletionsEndpoint
         var startedAt = Stopwatch.GetTimestamp();
         var body = await JsonBody.ReadBytesAsync(http);
         var request = JsonBody.Parse<ChatCompletionRequest>(body, OpenAiJson.Options);
-        var format = new ChatFormat("chatcmpl-" + Base62.Random(24), time.GetUtcNow().ToUnixTimeSeconds(), request.StreamOptions?.IncludeUsage == true);
+        var format = new ChatFormat("chatcmpl-" + Base62.Random(24), time.GetUtcNow().ToUnixTimeSeconds(), request.StreamOptions?.IncludeUsage == true, request.N ?? 1);
         return await responder.RespondAsync(http,
             new InferenceRequest(request.Model, "model", () => LocalInput(request), request.Stream == true, startedAt, new UpstreamRequest("chat/completions", body)),
             format);
@@ -32,7 +32,15 @@ public static class ChatCompletionsEndpoint
         var (maxTokens, maxTokensName) = request.MaxCompletionTokens is { } completion
             ? (completion, "max_completion_tokens")
             : (request.MaxTokens, "max_tokens");
-        var sampling = OpenAiParameters.Sampling(request.Temperature, request.TopP, maxTokens, maxTokensName, request.Stop, request.Seed, request.N, ParameterNames.OpenAiChat);
+        if (request.TopLogprobs is not null && request.Logprobs != true)
+        {
+            throw ApiException.Invalid("top_logprobs", "top_logprobs needs logprobs: true.");
+        }
+
+        var sampling = OpenAiParameters.Sampling(
+            new SamplingParameters(request.Temperature, request.TopP, maxTokens, maxTokensName, request.Stop, request.Seed, request.N,
+                request.PresencePenalty, request.FrequencyPenalty, request.LogitBias, request.Logprobs == true ? request.TopLogprobs ?? 0 : null, "top_logprobs"),
+            ParameterNames.OpenAiChat);
         return sampling with { Generation = sampling.Generation with { Messages = messages } };
     }
 
@@ -93,22 +101,28 @@ public static class ChatCompletionsEndpoint
     }
 }
 
-/// <summary>A <c>chat.completion</c>, or <c>chat.completion.chunk</c>s that open with the assistant role.</summary>
-internal sealed class ChatFormat(string id, long created, bool includeUsage) : OpenAiStreamFormat(includeUsage)
+/// <summary>A <c>chat.completion</c>, or <c>chat.completion.chunk</c>s that open with the assistant role (once per choice).</summary>
+internal sealed class ChatFormat(string id, long created, bool includeUsage, int choices) : OpenAiStreamFormat(includeUsage)
 {
     public override object Response(InferenceOutcome outcome, long latencyMs) =>
         new ChatCompletion(id, "chat.completion", created, outcome.Model,
-            [new ChatChoice(0, new AssistantMessage("assistant", outcome.Text, null), null, outcome.FinishReason)], Usage.From(outcome), null);
+            outcome.Choices.Select(c => new ChatChoice(c.Index, new AssistantMessage("assistant", c.Text, null), ChatLogprobs.From(c.Logprobs), c.FinishReason)).ToArray(),
+            Usage.From(outcome), null);
 
-    public override Task StreamStartAsync(HttpResponse response, string model) =>
-        ServerSentEvents.WriteAsync(response, Chunk(model, new ChunkDelta("assistant", ""), null), Json);
+    public override async Task StreamStartAsync(HttpResponse response, string model)
+    {
+        for (var choice = 0; choice < choices; choice++)
+        {
+            await ServerSentEvents.WriteAsync(response, Chunk(model, choice, new ChunkDelta("assistant", ""), null, null), Json);
+        }
+    }
 
-    protected override object Chunk(string model, string? delta, string? finishReason) =>
-        Chunk(model, new ChunkDelta(null, delta), finishReason);
+    protected override object Chunk(string model, int choice, string? delta, Engine.Inference.TokenLogprob? logprob, string? finishReason) =>
+        Chunk(model, choice, new ChunkDelta(null, delta), logprob is null ? null : ChatLogprobs.From([logprob]), finishReason);
 
     protected override object UsageChunk(string model, Usage usage) =>
         new ChatCompletionChunk(id, "chat.completion.chunk", created, model, [], usage, null);
 
-    private ChatCompletionChunk Chunk(string model, ChunkDelta delta, string? finishReason) =>
-        new(id, "chat.completion.chunk", created, model, [new ChunkChoice(0, delta, null, finishReason)], null, null);
+    private ChatCompletionChunk Chunk(string model, int choice, ChunkDelta delta, ChatLogprobs? logprobs, string? finishReason) =>
+        new(id, "chat.completion.chunk", created, model, [new ChunkChoice(choice, delta, logprobs, finishReason)], null, null);
 }

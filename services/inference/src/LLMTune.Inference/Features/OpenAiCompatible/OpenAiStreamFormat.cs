@@ -17,12 +17,16 @@ internal abstract class OpenAiStreamFormat(bool includeUsage) : IInferenceFormat
 
     public virtual Task StreamStartAsync(HttpResponse response, string model) => Task.CompletedTask;
 
-    public Task StreamDeltaAsync(HttpResponse response, string model, string delta) =>
-        ServerSentEvents.WriteAsync(response, Chunk(model, delta, null), Json, flush: false);
+    public Task StreamDeltaAsync(HttpResponse response, string model, ModelDelta delta) =>
+        ServerSentEvents.WriteAsync(response, Chunk(model, delta.Choice, delta.Text, delta.Logprob, null), Json, flush: false);
 
     public async Task StreamEndAsync(HttpResponse response, InferenceOutcome outcome, long latencyMs)
     {
-        await ServerSentEvents.WriteAsync(response, Chunk(outcome.Model, null, outcome.FinishReason), Json);
+        foreach (var choice in outcome.Choices)
+        {
+            await ServerSentEvents.WriteAsync(response, Chunk(outcome.Model, choice.Index, null, null, choice.FinishReason), Json);
+        }
+
         if (includeUsage)
         {
             await ServerSentEvents.WriteAsync(response, UsageChunk(outcome.Model, Usage.From(outcome)), Json);
@@ -33,8 +37,8 @@ internal abstract class OpenAiStreamFormat(bool includeUsage) : IInferenceFormat
 
     public Task StreamErrorAsync(HttpResponse response, ApiErrorBody error) => ServerSentEvents.WriteAsync(response, error, Json);
 
-    /// <summary>A chunk carrying a text piece, or (with a null piece) the finish reason.</summary>
-    protected abstract object Chunk(string model, string? delta, string? finishReason);
+    /// <summary>A chunk carrying one choice's text piece and its token's log probability, or (with a null piece) its finish reason.</summary>
+    protected abstract object Chunk(string model, int choice, string? delta, Engine.Inference.TokenLogprob? logprob, string? finishReason);
 
     protected abstract object UsageChunk(string model, Usage usage);
 }
