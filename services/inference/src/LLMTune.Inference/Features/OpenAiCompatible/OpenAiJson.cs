@@ -15,6 +15,30 @@ public static class OpenAiJson
     };
 
     public static IResult Result<T>(T value) => Results.Json(value, Options);
+
+    /// <summary>Renames an OpenAPI schema's properties (and required list) from camelCase to snake_case, as they travel.</summary>
+    public static void SnakeCaseSchema(Microsoft.OpenApi.OpenApiSchema schema)
+    {
+        if (schema.Properties is { Count: > 0 } properties)
+        {
+            var renamed = properties.ToList();
+            properties.Clear();
+            foreach (var (name, property) in renamed)
+            {
+                properties[JsonNamingPolicy.SnakeCaseLower.ConvertName(name)] = property;
+            }
+        }
+
+        if (schema.Required is { Count: > 0 } required)
+        {
+            var names = required.ToList();
+            required.Clear();
+            foreach (var name in names)
+            {
+                required.Add(JsonNamingPolicy.SnakeCaseLower.ConvertName(name));
+            }
+        }
+    }
 }
 
 public sealed record Usage(int PromptTokens, int CompletionTokens, int TotalTokens)
