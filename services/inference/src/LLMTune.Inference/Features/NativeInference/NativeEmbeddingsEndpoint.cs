@@ -6,6 +6,7 @@ using LLMTune.Inference.Features.Generation;
 using LLMTune.Inference.Features.Models;
 using LLMTune.Inference.Features.Upstream;
 using LLMTune.Platform.Errors;
+using LLMTune.Platform.Http;
 using Microsoft.AspNetCore.Http;
 
 namespace LLMTune.Inference.Features.NativeInference;
@@ -68,6 +69,7 @@ public static class NativeEmbeddingsEndpoint
         }
 
         var latencyMs = (long)Stopwatch.GetElapsedTime(startedAt).TotalMilliseconds;
+        AccessLog.RecordInference(http, model.Id, batch.PromptTokens, 0);
         http.Response.OnCompleted(() => meter.PublishAsync(caller, new InferenceOutcome(model.Id, "", batch.PromptTokens, 0, InferenceOutcome.Stop), latencyMs, false));
         return Results.Json(new NativeEmbeddingsResponse(
             batch.Vectors.Select((v, i) => new NativeEmbedding(i, LocalEmbeddings.Encode(v, format))).ToArray(), model.Id, batch.PromptTokens, latencyMs), json);

@@ -5,6 +5,7 @@ using LLMTune.Inference.Features.Embeddings;
 using LLMTune.Inference.Features.Generation;
 using LLMTune.Inference.Features.Models;
 using LLMTune.Inference.Features.Upstream;
+using LLMTune.Platform.Http;
 using Microsoft.AspNetCore.Http;
 
 namespace LLMTune.Inference.Features.OpenAiCompatible;
@@ -37,6 +38,7 @@ public static class EmbeddingsEndpoint
         var inputs = LocalEmbeddings.ParseInput(request.Input, "input");
         var batch = await LocalEmbeddings.EmbedAsync(local, inputs, EmbeddingParameterNames.OpenAi, http.RequestAborted);
         var latencyMs = (long)Stopwatch.GetElapsedTime(startedAt).TotalMilliseconds;
+        AccessLog.RecordInference(http, local.Id, batch.PromptTokens, 0);
         http.Response.OnCompleted(() => meter.PublishAsync(caller, new InferenceOutcome(local.Id, "", batch.PromptTokens, 0, InferenceOutcome.Stop), latencyMs, false));
         return OpenAiJson.Result(new EmbeddingsResponse(
             "list",
