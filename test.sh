@@ -13,6 +13,8 @@
 #   LLMTUNE_ARTIFACTS_PATH   build into this folder (dotnet --artifacts-path) instead of bin/ and obj/
 #   LLMTUNE_TEST_MONGO       a MongoDB connection string for the store contract tests (else Docker, else skipped)
 #   LLMTUNE_NO_RABBIT=1      do not provide RabbitMQ (the broker tests then skip and say why)
+#   LLMTUNE_CHROMIUM         a Chromium binary for the dashboard browser tests (else Debian's chromium, installed
+#                            with apt-get when missing and running as root; without one those tests skip)
 #   LLMTUNE_TEST_S3          an S3-compatible endpoint for the artifact-store and s3:// dataset tests (with
 #                            LLMTUNE_TEST_S3_ACCESS_KEY/_SECRET_KEY); else a private s3rver (tests/s3rver, from npm)
 #                            is started on a free loopback port; LLMTUNE_NO_S3=1 skips those tests instead
@@ -119,6 +121,26 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# ---------------------------------------------------------------- a browser for the dashboard tests
+
+# The dashboard tests drive Debian's chromium through Playwright (which never downloads a browser here);
+# without it they skip and say so.
+ensure_chromium() {
+    if [[ -n "${LLMTUNE_CHROMIUM:-}" ]] || command -v chromium >/dev/null 2>&1; then
+        return 0
+    fi
+    if [[ "$(id -u)" != 0 ]]; then
+        log "chromium is missing and this is not root: the dashboard browser tests will skip (apt-get install chromium)"
+        return 0
+    fi
+    log "installing chromium with apt-get (dashboard browser tests)"
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >"$WORK_DIR/apt-chromium.log" 2>&1; then
+        DEBIAN_FRONTEND=noninteractive apt-get update -q >>"$WORK_DIR/apt-chromium.log" 2>&1 || true
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >>"$WORK_DIR/apt-chromium.log" 2>&1 \
+            || { tail -5 "$WORK_DIR/apt-chromium.log" >&2; log "apt-get install chromium failed: the dashboard browser tests will skip"; }
+    fi
+}
+
 # ---------------------------------------------------------------- choose the broker
 
 if [[ -n "${RABBITMQ_URL:-}" ]]; then
@@ -140,6 +162,7 @@ else
     start_s3
 fi
 
+ensure_chromium
 if [[ "${LLMTUNE_NO_NODE_SDK:-}" == 1 ]]; then
     log "OpenAI Node SDK: not installed (LLMTUNE_NO_NODE_SDK=1); its test will skip"
 else

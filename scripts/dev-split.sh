@@ -6,7 +6,7 @@
 #
 #   scripts/dev-split.sh                                       # gateway :8080, services :8081-8085, state in ./data/split
 #   LLMTUNE_SPLIT_DIR=/tmp/x LLMTUNE_SPLIT_PORT=9080 scripts/dev-split.sh   # --dir and --port (0: free ports)
-#   scripts/dev-split.sh --Webhooks:AllowedHosts:0=127.0.0.1   # any --Section:Key=value goes to every service
+#   scripts/dev-split.sh --Outbound:AllowedHosts:0=127.0.0.1   # any --Section:Key=value goes to every service
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 

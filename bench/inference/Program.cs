@@ -7,7 +7,6 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Json;
 using System.Text.Json;
-using LLMTune.Engine.Gguf;
 using LLMTune.Engine.Inference;
 using LLMTune.Testing;
 
@@ -19,7 +18,7 @@ var concurrencies = new[] { 1, 8 };
 var longGenerations = args.Contains("--long");
 // --embedding/--layers grow the --long model: the bundled shape (128, 4) is compute-bound at one sequence, while
 // e.g. 768 × 6 (44 M parameters, 176 MB) is memory-bound like real LLMs, which is where batching pays.
-var modelPath = longGenerations ? WriteLongModel(IntArg("--embedding", 128), IntArg("--layers", 4)) : Path.Combine(AppContext.BaseDirectory, "models", "llmtune-tiny.gguf");
+var modelPath = longGenerations ? LongModel.Write(IntArg("--embedding", 128), IntArg("--layers", 4)) : Path.Combine(AppContext.BaseDirectory, "models", "llmtune-tiny.gguf");
 if (longGenerations)
 {
     // Every request runs to maxTokens: the ratio then measures the steady decode path, not per-request costs.
@@ -226,34 +225,6 @@ static async Task<(double FirstMs, int Tokens)> ReadStream(HttpResponseMessage r
 }
 
 // The bundled model's architecture with random weights whose end-of-text rows are zero, so greedy decoding never stops early.
-static string WriteLongModel(int embedding, int layers)
-{
-    var builder = LlamaGgufBuilder.CreateRandom(new RandomLlamaOptions
-    {
-        EmbeddingLength = embedding,
-        BlockCount = layers,
-        HeadCount = 4,
-        HeadCountKv = 4,
-        FeedForwardLength = embedding * 3,
-        ContextLength = 256,
-        Seed = 3,
-        InitStd = 0.3f,
-        Name = "bench-long",
-    });
-    var width = builder.Weights.Hyperparameters.EmbeddingLength;
-    for (var token = 0; token < builder.Tokenizer.TokenTypes.Count; token++)
-    {
-        if (builder.Tokenizer.TokenTypes[token] == (int)GgufTokenType.Control)
-        {
-            Array.Clear(builder.Weights.Output!, token * width, width);
-        }
-    }
-
-    var path = Path.Combine(Path.GetTempPath(), $"llmtune-bench-long-{Environment.ProcessId}.gguf");
-    builder.Write(path);
-    return path;
-}
-
 int IntArg(string name, int fallback)
 {
     var index = Array.IndexOf(args, name);

@@ -50,7 +50,7 @@ var receiverUrl = new Uri(new Uri(receiver.Services.GetRequiredService<IServer>(
 
 await using var service = await ModuleHost.StartAsync([new WebhooksModule()], new Dictionary<string, string?>
 {
-    ["Webhooks:AllowedHosts:0"] = "127.0.0.1",
+    ["Outbound:AllowedHosts:0"] = "127.0.0.1",
     ["Webhooks:EncryptionKey"] = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)),
     ["Serilog:MinimumLevel:Default"] = "Error",
 });

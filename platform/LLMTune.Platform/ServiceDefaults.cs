@@ -72,6 +72,8 @@ public static class ServiceDefaults
         services.AddOptions<AccessLogOptions>().BindConfiguration(AccessLogOptions.Section).ValidateDataAnnotations().ValidateOnStart();
 
         services.AddOptions<HttpLimitsOptions>().BindConfiguration(HttpLimitsOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<OutboundOptions>().BindConfiguration(OutboundOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<OutboundOptions>, OutboundOptionsValidator>();
         // Read through IOptions, so a bad value fails validation instead of being used.
         services.AddOptions<KestrelServerOptions>().Configure<IOptions<HttpLimitsOptions>>((k, limits) => k.Limits.MaxRequestBodySize = limits.Value.MaxRequestBodyBytes);
         services.AddOptions<HostOptions>().Configure<IOptions<HttpLimitsOptions>>((h, limits) => h.ShutdownTimeout = limits.Value.ShutdownTimeout);

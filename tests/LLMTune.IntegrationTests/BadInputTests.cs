@@ -109,6 +109,12 @@ public sealed class BadInputTests : IAsyncLifetime
             ["learningRate"] = RawJson.Text("0.001"),
             ["adapter"] = RawJson.String("lora"),
             ["webhookUrl"] = RawJson.Text("null"),
+            // Chat's structured-output and tool parameters are optional; the plausible chat request leaves them out.
+            ["response_format"] = RawJson.Text("null"),
+            ["tools"] = RawJson.Text("null"),
+            ["tool_choice"] = RawJson.Text("null"),
+            ["tool_calls"] = RawJson.Text("null"),
+            ["tool_call_id"] = RawJson.Text("null"),
             ["purpose"] = RawJson.String("fine-tune"),
             ["file"] = RawJson.Text(JsonSerializer.Serialize("""{"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"hello"}]}""" + "\n")),
         };

@@ -173,7 +173,7 @@ public sealed partial class SplitTopology : IAsyncLifetime
         {
             Path.Combine(AppContext.BaseDirectory, "llmtune.dll"), "dev", "split", "--port", "0", "--dir", dir, "--rabbitmq", url,
             // Extra settings go to every service: a local receiver is allowed (public https only by default), and short polls.
-            "--Webhooks:AllowedHosts:0=127.0.0.1", "--Webhooks:Delivery:PollInterval=00:00:00.200", "--Webhooks:Delivery:Jitter=0",
+            "--Outbound:AllowedHosts:0=127.0.0.1", "--Webhooks:Delivery:PollInterval=00:00:00.200", "--Webhooks:Delivery:Jitter=0",
             "--Batch:PollInterval=00:00:00.200", "--Finetune:Worker:PollInterval=00:00:00.200", "--Finetune:Training:Threads=2",
         })
         {

@@ -24,6 +24,17 @@ const citySchema = {
   },
 };
 
+/** The same with city at most 24 characters, for the local model: left alone, a toy model's string can run past max_tokens. */
+const shortCity = { type: 'string', maxLength: 24 };
+const localWeatherTool = {
+  type: 'function',
+  function: { ...weatherTool.function, parameters: { ...weatherTool.function.parameters, properties: { city: shortCity } } },
+};
+const localCitySchema = {
+  type: 'json_schema',
+  json_schema: { ...citySchema.json_schema, schema: { ...citySchema.json_schema.schema, properties: { city: shortCity } } },
+};
+
 function check(condition, message) {
   if (!condition) throw new Error(message);
 }
@@ -41,41 +52,46 @@ async function plainChat(model) {
   check(completion.usage.total_tokens === completion.usage.prompt_tokens + completion.usage.completion_tokens, 'usage does not add up');
 }
 
-async function toolsChat(model) {
+/**
+ * A forced call of get_weather. Upstream: the recorded answer, one choice. Local: n: 2 with a bounded city, so every
+ * choice must carry its own complete, valid call.
+ */
+async function toolsChat(model, { n, tool = weatherTool } = {}) {
   const completion = await client.chat.completions.create({
     model,
     messages: [{ role: 'user', content: 'Weather in Oslo?' }],
-    tools: [weatherTool],
+    tools: [tool],
     tool_choice: { type: 'function', function: { name: 'get_weather' } },
-    max_tokens: 32,
+    max_tokens: 64,
+    ...(n ? { n } : {}),
   });
-  const call = completion.choices[0].message.tool_calls?.[0];
-  check(call?.function?.name === 'get_weather', `tool call ${JSON.stringify(completion.choices[0].message)}`);
-  check(typeof JSON.parse(call.function.arguments).city === 'string', `arguments ${call.function.arguments}`);
-  check(completion.choices[0].finish_reason === 'tool_calls', `finish_reason ${completion.choices[0].finish_reason}`);
+  check(completion.choices.length === (n ?? 1), `${completion.choices.length} choices`);
+  for (const choice of completion.choices) {
+    const call = choice.message.tool_calls?.[0];
+    check(call?.function?.name === 'get_weather', `tool call ${JSON.stringify(choice.message)}`);
+    check(typeof call.id === 'string' && call.type === 'function', `call ${JSON.stringify(call)}`);
+    const args = JSON.parse(call.function.arguments);
+    check(typeof args.city === 'string' && Object.keys(args).length === 1, `arguments ${call.function.arguments}`);
+    check(choice.finish_reason === 'tool_calls', `finish_reason ${choice.finish_reason}`);
+  }
 }
 
-async function jsonSchemaChat(model) {
+/** An answer under the city schema; local as for toolsChat (n: 2, bounded city, every choice complete and valid). */
+async function jsonSchemaChat(model, { n, format = citySchema } = {}) {
   const completion = await client.chat.completions.create({
     model,
     messages: [{ role: 'user', content: 'Name a city as JSON.' }],
-    response_format: citySchema,
-    max_tokens: 32,
+    response_format: format,
+    max_tokens: 64,
+    ...(n ? { n } : {}),
   });
-  const parsed = JSON.parse(completion.choices[0].message.content);
-  check(typeof parsed.city === 'string', `content ${completion.choices[0].message.content}`);
-}
-
-/** What main answers today for a local model: the jsonschema branch replaces this with toolsChat/jsonSchemaChat. */
-async function refusedAsUnsupported(run, param) {
-  try {
-    await run();
-  } catch (error) {
-    check(error instanceof OpenAI.BadRequestError, `expected a 400, got ${error}`);
-    check(error.code === 'unsupported_parameter' && error.param === param, `expected unsupported ${param}, got ${error.code} ${error.param}`);
-    return;
+  check(completion.choices.length === (n ?? 1), `${completion.choices.length} choices`);
+  for (const choice of completion.choices) {
+    const parsed = JSON.parse(choice.message.content);
+    check(typeof parsed.city === 'string' && Object.keys(parsed).length === 1, `content ${choice.message.content}`);
+    // The recording upstream answers every chat request with its one recorded tool call.
+    check(n === undefined || choice.finish_reason === 'stop', `finish_reason ${choice.finish_reason}`);
   }
-  throw new Error(`expected a 400 naming ${param}`);
 }
 
 async function choicesAndLogprobs(model) {
@@ -142,9 +158,8 @@ const cases = [
   ['local: n, seed and logprobs', () => choicesAndLogprobs(local)],
   ['local: streaming', () => streaming(local)],
   ['local: embeddings.create', () => embeddings(local)],
-  // jsonschema branch: replace these two with toolsChat(local) and jsonSchemaChat(local).
-  ['local: tools (jsonschema branch)', () => refusedAsUnsupported(() => toolsChat(local), 'tools')],
-  ['local: response_format json_schema (jsonschema branch)', () => refusedAsUnsupported(() => jsonSchemaChat(local), 'response_format')],
+  ['local: tools, named tool_choice, n: 2', () => toolsChat(local, { n: 2, tool: localWeatherTool })],
+  ['local: response_format json_schema, n: 2', () => jsonSchemaChat(local, { n: 2, format: localCitySchema })],
   ['upstream: chat.completions.create', () => plainChat(upstream)],
   ['upstream: tools', () => toolsChat(upstream)],
   ['upstream: response_format json_schema', () => jsonSchemaChat(upstream)],

@@ -18,7 +18,7 @@ public sealed record ChatMessage(ChatRole Role, string Content)
 /// One generation. Give either <see cref="Prompt"/> (raw text completion) or <see cref="Messages"/>
 /// (rendered with the model's chat template, ChatML when it has none).
 /// </summary>
-public sealed record GenerationRequest
+public sealed partial record GenerationRequest
 {
     public string? Prompt { get; init; }
 
@@ -128,6 +128,7 @@ public sealed record GenerationRequest
             throw new ArgumentException("Logit biases must be numbers.", nameof(LogitBias));
         }
 
+        ValidateGrammar();
         if (Stop.Any(string.IsNullOrEmpty))
         {
             throw new ArgumentException("Stop sequences must not be empty.", nameof(Stop));

@@ -12,7 +12,7 @@ namespace LLMTune.Engine.Inference;
 /// A GGUF model held in memory once, serving its base variant and any number of LoRA variants. Each variant has
 /// its own llama.cpp context (KV cache, adapters) and decode loop; all of them share the weights.
 /// </summary>
-public sealed class LoadedModel : IAsyncDisposable
+public sealed partial class LoadedModel : IAsyncDisposable
 {
     private const string BaseVariant = "";
     private readonly LLamaWeights _weights;
@@ -135,6 +135,7 @@ public sealed class LoadedModel : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(request);
         request.Validate();
         using var weights = UseWeights();
+        CheckGrammar(request);
         var generator = GetGenerator(request.Variant);
         if (request.Choices > generator.MaxSequences)
         {
@@ -597,6 +598,7 @@ public sealed class LoadedModel : IAsyncDisposable
     private SafeLLamaSamplerChainHandle CreateSampler(GenerationRequest request, int choice)
     {
         var chain = SafeLLamaSamplerChainHandle.Create(LLamaSamplerChainParams.Default());
+        AddGrammar(chain, request);
         var biases = request.LogitBias.Select(b => new LLamaLogitBias
         {
             Token = b.Key,

@@ -16,6 +16,14 @@ public static class WorkspaceClaims
     public const string WorkspaceId = "llmtune:workspace";
     public const string KeyId = "llmtune:key";
 
+    /// <summary>
+    /// Which fine-tune queue the workspace's plan gives a job it creates (<see cref="PriorityQueue"/> or
+    /// <see cref="StandardQueue"/>): set by billing's admission in the gateway, only on <c>POST /v1/fine-tune</c>.
+    /// </summary>
+    public const string FineTunePriority = "llmtune:fine-tune-priority";
+    public const string PriorityQueue = "priority";
+    public const string StandardQueue = "standard";
+
     public static ClaimsPrincipal Principal(string workspaceId, string keyId, string scheme) =>
         new(new ClaimsIdentity([new Claim(WorkspaceId, workspaceId), new Claim(KeyId, keyId)], scheme));
 
@@ -36,8 +44,9 @@ public static class InternalHeaders
     public const string WorkspaceId = "x-llmtune-workspace-id";
     public const string KeyId = "x-llmtune-key-id";
     public const string Secret = "x-llmtune-internal-secret";
+    public const string FineTunePriority = "x-llmtune-fine-tune-priority";
 
-    public static readonly string[] All = [WorkspaceId, KeyId, Secret];
+    public static readonly string[] All = [WorkspaceId, KeyId, Secret, FineTunePriority];
 }
 
 public sealed class InternalAuthOptions
@@ -79,7 +88,13 @@ public sealed class InternalIdentityHandler(
             return Task.FromResult(AuthenticateResult.Fail("Missing identity headers."));
         }
 
-        return Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(WorkspaceClaims.Principal(workspace, key, SchemeName), SchemeName)));
+        var principal = WorkspaceClaims.Principal(workspace, key, SchemeName);
+        if (Request.Headers[InternalHeaders.FineTunePriority].ToString() is { Length: > 0 } queue)
+        {
+            ((ClaimsIdentity)principal.Identity!).AddClaim(new Claim(WorkspaceClaims.FineTunePriority, queue));
+        }
+
+        return Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(principal, SchemeName)));
     }
 
     protected override Task HandleChallengeAsync(AuthenticationProperties properties) =>

@@ -40,6 +40,11 @@ public sealed class InboxFilter<T>(IDocumentStore store, IOptions<OutboxOptions>
     private readonly IDocumentCollection<InboxRecord> _inbox = store.Collection<InboxRecord>(InboxRecord.Collection);
     private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<IDocumentStore, object> Indexed = [];
 
+    /// <summary>One group commit per store for every consumer's records: under load many share a transaction.</summary>
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<IDocumentStore, GroupCommit<InboxRecord>> Writes = [];
+
+    private GroupCommit<InboxRecord> GroupWrites => Writes.GetValue(store, s => new GroupCommit<InboxRecord>(s, _inbox));
+
     public async Task Send(ConsumeContext<T> context, IPipe<ConsumeContext<T>> next)
     {
         if (context.MessageId is not { } messageId)
@@ -67,14 +72,8 @@ public sealed class InboxFilter<T>(IDocumentStore store, IOptions<OutboxOptions>
         }
 
         record.Done = true;
-        try
-        {
-            await _inbox.ReplaceAsync(record, CancellationToken.None).ConfigureAwait(false);
-        }
-        catch (ConcurrencyConflictException)
-        {
-            // Our lease ran out and another copy took over; it records the outcome.
-        }
+        // False: our lease ran out and another copy took over; it records the outcome.
+        _ = await GroupWrites.ReplaceAsync(record).ConfigureAwait(false);
     }
 
     public void Probe(ProbeContext context) => context.CreateFilterScope("inbox");
@@ -87,13 +86,9 @@ public sealed class InboxFilter<T>(IDocumentStore store, IOptions<OutboxOptions>
         {
             var now = time.GetUtcNow().UtcDateTime;
             var record = new InboxRecord { Id = id, LockedUntil = now + Lease, ReceivedAt = now };
-            try
+            if (await GroupWrites.InsertAsync(record).WaitAsync(ct).ConfigureAwait(false))
             {
-                await _inbox.InsertAsync(record, ct).ConfigureAwait(false);
                 return record;
-            }
-            catch (DuplicateDocumentException)
-            {
             }
 
             var existing = await _inbox.GetAsync(id, ct).ConfigureAwait(false);

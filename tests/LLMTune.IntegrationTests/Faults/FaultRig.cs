@@ -60,7 +60,7 @@ internal static class FaultRig
             $"--Artifacts:LocalPath={Path.Combine(data, "artifacts")}",
             $"--Finetune:WorkPath={Path.Combine(data, "finetune-work")}",
             $"--Webhooks:EncryptionKeyFile={Path.Combine(data, "webhooks-encryption-key")}",
-            "--Webhooks:AllowedHosts:0=127.0.0.1",
+            "--Outbound:AllowedHosts:0=127.0.0.1",
             "--Webhooks:Delivery:PollInterval=00:00:00.200",
             "--Serilog:MinimumLevel:Default=Warning",
             "--Bus:Transport=RabbitMq",

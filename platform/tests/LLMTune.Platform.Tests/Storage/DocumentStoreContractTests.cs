@@ -52,6 +52,28 @@ public abstract class DocumentStoreContractTests : IAsyncLifetime
         [.. (await Jobs.FindAsync(filter, null, Ct)).Select(j => j.Id).Order(StringComparer.Ordinal)];
 
     [Fact]
+    public async Task A_group_commit_gives_each_write_its_own_answer_when_one_write_of_the_group_is_refused()
+    {
+        await Jobs.InsertAsync(Job("taken"), Ct);
+        var stale = (await Jobs.GetAsync("taken", Ct))!;
+        var fresh = (await Jobs.GetAsync("taken", Ct))!;
+        fresh.Name = "changed";
+        await Jobs.ReplaceAsync(fresh, Ct);
+
+        var writes = new GroupCommit<TestJob>(Store, Jobs);
+        var answers = await Task.WhenAll([
+            .. Enumerable.Range(0, 50).Select(i => writes.InsertAsync(Job($"group_{i:D2}"))),
+            writes.InsertAsync(Job("taken")),
+            writes.ReplaceAsync(stale),
+            .. Enumerable.Range(50, 10).Select(i => writes.InsertAsync(Job($"group_{i:D2}"))),
+        ]);
+
+        Assert.Equal([.. Enumerable.Repeat(true, 50), false, false, .. Enumerable.Repeat(true, 10)], answers);
+        Assert.Equal(61, await Jobs.CountAsync(j => j.Priority == 0, Ct));
+        Assert.Equal("changed", (await Jobs.GetAsync("taken", Ct))!.Name);
+    }
+
+    [Fact]
     public async Task Insert_then_get_round_trips_every_field()
     {
         var createdWithSubMilliseconds = T0.AddTicks(4567);

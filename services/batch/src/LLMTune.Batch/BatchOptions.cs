@@ -25,8 +25,9 @@ public sealed class BatchOptions
     /// Items of one batch requested and not yet answered at a time: batches interleave instead of queueing behind the
     /// biggest, items do not wait in the queue past their result timeout, and a cancel stops all but these.
     /// </summary>
+    /// <remarks>At least the batch slots of the model (Inference: MaxConcurrency minus BatchReservedSlots), with room for items on their way.</remarks>
     [Range(1, 1000)]
-    public int MaxInFlightPerBatch { get; set; } = 8;
+    public int MaxInFlightPerBatch { get; set; } = 16;
 
     /// <summary>How often unfinished batches are re-checked (counts, completion, unsent announcements) after a crash.</summary>
     public TimeSpan SweepInterval { get; set; } = TimeSpan.FromMinutes(1);

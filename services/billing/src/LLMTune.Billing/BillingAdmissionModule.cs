@@ -17,6 +17,9 @@ public sealed class BillingAdmissionModule : IServiceModule
     public void AddServices(WebApplicationBuilder builder, HostTopology topology)
     {
         builder.Services.AddBillingCore();
+        builder.Services.AddSingleton<ConcurrencyGate>();
+        builder.Services.AddSingleton<RequestWindows>();
+        builder.Services.AddSingleton<TokenEstimator>();
         builder.Services.AddSingleton<RequestAdmission>();
     }
 

@@ -21,9 +21,12 @@ internal static class BillingSetup
 
         services.AddOptions<BillingOptions>().BindConfiguration(BillingOptions.Section)
             .Validate(ValidPlans, "Billing plan limits must be non-negative (see Billing:Plans and Billing:Workspaces).")
+            .Validate(o => Validator.TryValidateObject(o.Admission, new ValidationContext(o.Admission), null, validateAllProperties: true)
+                && o.Admission.InFlightExpiry > TimeSpan.Zero, "Billing:Admission:DefaultMaxTokens must be 1-1000000 and InFlightExpiry positive.")
             .ValidateOnStart();
         services.TryAddSingleton<PlanCatalog>();
         services.TryAddSingleton<Counters>();
+        services.TryAddSingleton<TokenBudget>();
         services.TryAddSingleton<Balances>();
         services.TryAddSingleton<AccountStatusPublisher>();
         services.TryAddSingleton<Meter>();
@@ -35,11 +38,12 @@ internal static class BillingSetup
             .All(limits => Validator.TryValidateObject(limits, new ValidationContext(limits), null, validateAllProperties: true));
 }
 
-internal sealed class BillingIndexes(Counters counters, Meter charging) : IHostedService
+internal sealed class BillingIndexes(Counters counters, TokenBudget tokens, Meter charging) : IHostedService
 {
     public async Task StartAsync(CancellationToken ct)
     {
         await counters.EnsureIndexesAsync(ct);
+        await tokens.EnsureIndexesAsync(ct);
         await charging.EnsureIndexesAsync(ct);
     }
 

@@ -17,6 +17,8 @@ public sealed class ConcurrencyTests
             ["Billing:Plans:Sandbox:MonthlyRequests"] = "60",
             ["Billing:Plans:Sandbox:RequestsPerMinute"] = "100000",
             ["Billing:Plans:Sandbox:RequestsPerMinutePerKey"] = "100000",
+            ["Billing:Plans:Sandbox:ConcurrentRequests"] = "100000",
+            ["Billing:Plans:Sandbox:ConcurrentRequestsPerKey"] = "100000",
         });
         var (_, client) = await billing.WorkspaceAsync("sandbox-race");
         for (var i = 0; i < 10; i++)
@@ -41,9 +43,10 @@ public sealed class ConcurrencyTests
     }
 
     [Fact]
-    public async Task Two_gateways_sharing_one_store_admit_exactly_fifty_between_them()
+    public async Task Two_gateway_hosts_sharing_one_store_instance_admit_exactly_fifty_between_them()
     {
-        // Two split-mode gateway hosts whose only shared state is the document store, as replicas share MongoDB.
+        // Two split-mode gateway hosts in this process whose only shared state is one document store object: it shows
+        // admission keeps no per-host state. Two processes on one store: tests/LLMTune.IntegrationTests (MongoDB).
         var data = Directory.CreateTempSubdirectory("llmtune-two-gateways-").FullName;
         var settings = new Dictionary<string, string?>
         {
@@ -55,6 +58,8 @@ public sealed class ConcurrencyTests
             ["Billing:Plans:Sandbox:MonthlyRequests"] = "60",
             ["Billing:Plans:Sandbox:RequestsPerMinute"] = "100000",
             ["Billing:Plans:Sandbox:RequestsPerMinutePerKey"] = "100000",
+            ["Billing:Plans:Sandbox:ConcurrentRequests"] = "100000",
+            ["Billing:Plans:Sandbox:ConcurrentRequestsPerKey"] = "100000",
         };
         await using var first = await TestHost.StartAsync("gateway", settings, dataDirectory: data);
         var store = first.Services.GetRequiredService<IDocumentStore>();

@@ -43,7 +43,8 @@ public sealed class CreditsAndChargingTests : IAsyncLifetime
         Assert.Equal("600", admitted.One("x-ratelimit-limit-requests"));
         Assert.Equal("599", admitted.One("x-ratelimit-remaining-requests"));
         // Growth has no monthly quota: only the minute limits are policies.
-        Assert.Equal("\"key-minute\";q=600;w=60, \"minute\";q=600;w=60", admitted.One("RateLimit-Policy"));
+        Assert.Equal("\"key-minute\";q=600;w=60, \"minute\";q=600;w=60, "
+            + "\"key-concurrent\";q=32;qu=\"concurrent-requests\", \"concurrent\";q=32;qu=\"concurrent-requests\"", admitted.One("RateLimit-Policy"));
 
         // Two requests at $0.001 use the balance up.
         Assert.True(await Meter.ChargeAsync(Completed(workspaceId, "req_growth_1"), CancellationToken.None));

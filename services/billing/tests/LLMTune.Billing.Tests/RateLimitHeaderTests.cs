@@ -15,7 +15,7 @@ public sealed class RateLimitHeaderTests
         Assert.Equal(expected, RateLimitHeaders.Duration(TimeSpan.FromSeconds(seconds)));
 
     [Fact]
-    public void The_requests_trio_describes_the_limit_with_the_fewest_left_and_the_IETF_headers_list_every_requests_limit()
+    public void Each_trio_describes_the_limit_with_the_fewest_left_and_the_IETF_headers_list_requests_and_concurrency_limits()
     {
         var now = new DateTimeOffset(2026, 1, 31, 23, 59, 0, TimeSpan.Zero);
         var minuteEnd = now.UtcDateTime.AddMinutes(1);
@@ -24,7 +24,9 @@ public sealed class RateLimitHeaderTests
         [
             new LimitState("minute", LimitUnit.Requests, 60, 40, minuteEnd, TimeSpan.FromMinutes(1)),
             new LimitState("monthly", LimitUnit.Requests, 1000, 3, monthEnd, TimeSpan.FromDays(31)),
+            new LimitState("key-tokens-minute", LimitUnit.Tokens, 40_000, 39_500, minuteEnd, TimeSpan.FromMinutes(1)),
             new LimitState("tokens-minute", LimitUnit.Tokens, 40_000, 39_000, minuteEnd, TimeSpan.FromMinutes(1)),
+            new LimitState("concurrent", LimitUnit.Concurrent, 4, 3, now.UtcDateTime, TimeSpan.Zero),
         ], now);
 
         Assert.Equal("1000", headers["x-ratelimit-limit-requests"]);
@@ -33,7 +35,7 @@ public sealed class RateLimitHeaderTests
         Assert.Equal("40000", headers["x-ratelimit-limit-tokens"]);
         Assert.Equal("39000", headers["x-ratelimit-remaining-tokens"]);
         Assert.Equal("1m0s", headers["x-ratelimit-reset-tokens"]);
-        Assert.Equal("\"minute\";q=60;w=60, \"monthly\";q=1000;w=2678400", headers["RateLimit-Policy"]);
-        Assert.Equal("\"minute\";r=40;t=60, \"monthly\";r=3;t=60", headers["RateLimit"]);
+        Assert.Equal("\"minute\";q=60;w=60, \"monthly\";q=1000;w=2678400, \"concurrent\";q=4;qu=\"concurrent-requests\"", headers["RateLimit-Policy"]);
+        Assert.Equal("\"minute\";r=40;t=60, \"monthly\";r=3;t=60, \"concurrent\";r=3", headers["RateLimit"]);
     }
 }

@@ -2,7 +2,6 @@ using System.ComponentModel.DataAnnotations;
 using LLMTune.Engine.TinyModel;
 using LLMTune.Engine.Training;
 using LLMTune.Platform.Artifacts;
-using LLMTune.Platform.Http;
 using Microsoft.Extensions.Options;
 
 namespace LLMTune.Finetune;
@@ -36,9 +35,6 @@ public sealed class FinetuneOptions
     /// <summary>Share of the examples held out to measure <c>evalLoss</c> (at least one when there are two or more).</summary>
     [Range(0.0, 0.5)]
     public double EvalFraction { get; set; } = 0.1;
-
-    /// <summary>Webhook hosts that may use plain http (and so pass validation without https), e.g. for local receivers.</summary>
-    public List<string> WebhookAllowedHosts { get; set; } = [];
 
     [Required]
     public HyperparameterLimits Limits { get; set; } = new();
@@ -167,12 +163,6 @@ public sealed class RemoteDatasetOptions
     /// <summary>Whole-download time limit.</summary>
     public TimeSpan Timeout { get; set; } = TimeSpan.FromMinutes(2);
 
-    /// <summary>
-    /// Host names or addresses (or CIDR ranges) that https datasets may use although they resolve to loopback,
-    /// private, link-local or metadata addresses. Empty: only public addresses.
-    /// </summary>
-    public List<string> AllowedHosts { get; set; } = [];
-
     /// <summary>A PEM file of extra trusted root certificates for https datasets (a private CA).</summary>
     public string? TrustedRootCertificatesPath { get; set; }
 
@@ -242,13 +232,6 @@ internal sealed class FinetuneOptionsValidator : IValidateOptions<FinetuneOption
             problems.Add("Finetune:RemoteDatasets: MaxBytes >= 1, Timeout positive, MaxRedirects >= 0.");
         }
 
-        foreach (var host in r.AllowedHosts)
-        {
-            if (!HostAllowList.IsValidEntry(host))
-            {
-                problems.Add($"Finetune:RemoteDatasets:AllowedHosts: '{host}' is neither a host name, an address nor a CIDR range.");
-            }
-        }
 
         // Blank counts as unset (null uses Google's endpoint), as an empty environment variable would give.
         if (o.Gcs.ServiceUrl is { } gcsUrl && !string.IsNullOrWhiteSpace(gcsUrl)

@@ -16,10 +16,22 @@ public sealed class QueueTests
         return (new JobStore(documents, new EventOutbox(documents, new OutboxSignal(), time), time), time);
     }
 
-    private static async Task<FineTuneJob> Queue(JobStore store, FakeTimeProvider time, string workspace, string id)
+    private static async Task<FineTuneJob> Queue(JobStore store, FakeTimeProvider time, string workspace, string id, bool priority = false)
     {
         time.Advance(TimeSpan.FromSeconds(1));
-        var job = new FineTuneJob { Id = id, WorkspaceId = workspace, BaseModel = "m", Dataset = "file_x", Epochs = 1, BatchSize = 1, LearningRate = 0.001, CreatedAt = store.Now, UpdatedAt = store.Now };
+        var job = new FineTuneJob
+        {
+            Id = id,
+            WorkspaceId = workspace,
+            BaseModel = "m",
+            Dataset = "file_x",
+            Epochs = 1,
+            BatchSize = 1,
+            LearningRate = 0.001,
+            Priority = priority,
+            CreatedAt = store.Now,
+            UpdatedAt = store.Now,
+        };
         await store.InsertAsync(job, new TrainingQueued(workspace, id, time.GetUtcNow(), id, "m"), CancellationToken.None);
         return job;
     }
@@ -44,6 +56,27 @@ public sealed class QueueTests
 
         Assert.Equal(["job_a1", "job_b1", "job_c1", "job_a2", "job_b2", "job_a3"], order);
         Assert.Null(await store.ClaimNextAsync("worker-1", TimeSpan.FromMinutes(1), 100, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Priority_jobs_are_taken_before_older_standard_ones_and_take_turns_among_themselves()
+    {
+        var (store, time) = NewStore();
+        await Queue(store, time, "ws_sandbox", "job_s1");
+        await Queue(store, time, "ws_sandbox", "job_s2");
+        await Queue(store, time, "ws_growth", "job_g1", priority: true);
+        await Queue(store, time, "ws_other_sandbox", "job_o1");
+        await Queue(store, time, "ws_growth", "job_g2", priority: true);
+        await Queue(store, time, "ws_scale", "job_c1", priority: true);
+
+        var order = new List<string>();
+        for (var i = 0; i < 6; i++)
+        {
+            time.Advance(TimeSpan.FromSeconds(1));
+            order.Add((await store.ClaimNextAsync("worker-1", TimeSpan.FromMinutes(1), 100, CancellationToken.None))!.Id);
+        }
+
+        Assert.Equal(["job_g1", "job_c1", "job_g2", "job_s1", "job_o1", "job_s2"], order);
     }
 
     [Fact]

@@ -25,7 +25,7 @@ public sealed class RemoteDatasetTests
 
         await using (var allowing = await FinetuneHost.StartAsync(new Dictionary<string, string?>
         {
-            ["Finetune:RemoteDatasets:AllowedHosts:0"] = "localhost",
+            ["Outbound:AllowedHosts:0"] = "localhost",
             ["Finetune:RemoteDatasets:TrustedRootCertificatesPath"] = pemPath,
         }))
         {

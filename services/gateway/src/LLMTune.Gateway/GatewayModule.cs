@@ -1,5 +1,6 @@
 using LLMTune.Gateway.Admin;
 using LLMTune.Gateway.ApiKeys;
+using LLMTune.Gateway.Dashboard;
 using LLMTune.Gateway.Proxy;
 using LLMTune.Gateway.Workspaces;
 using LLMTune.Platform.Modules;
@@ -48,6 +49,7 @@ public sealed class GatewayModule : IServiceModule
     {
         app.MapKeyEndpoints();
         app.MapAdminEndpoints();
+        app.MapDashboard();
         if (!topology.IsAllInOne)
         {
             app.MapGatewayProxy();

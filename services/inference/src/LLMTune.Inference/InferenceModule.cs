@@ -85,6 +85,7 @@ public sealed class InferenceModule : IServiceModule
         services.AddSingleton<UsageMeter>();
         services.AddSingleton<InferenceResponder>();
         services.AddSingleton<BatchItemRuns>();
+        services.AddSingleton<BatchSlots>();
         services.AddHostedService<BatchItemRunIndexes>();
         services.AddSingleton<ModelLoading>();
         services.AddHostedService(sp => sp.GetRequiredService<ModelLoading>());

@@ -24,10 +24,13 @@ public sealed class InferenceOptions
     public int BusyRetryAfterSeconds { get; set; } = 1;
 
     /// <summary>
-    /// Batch items this replica runs at once (across models). Kept below a model's MaxConcurrency so synchronous
-    /// requests still find free slots while a batch runs.
+    /// Batch items this replica takes at once (across models). Each local model decodes at most its MaxConcurrency
+    /// minus <see cref="BatchReservedSlots"/> of them together, in its continuous batch.
     /// </summary>
-    public int BatchConcurrency { get; set; } = 2;
+    public int BatchConcurrency { get; set; } = 8;
+
+    /// <summary>Continuous-batching slots of each local model that batch items leave to synchronous requests.</summary>
+    public int BatchReservedSlots { get; set; } = 1;
 
     /// <summary>How long a started batch item belongs to the replica running it; after that another may take it over.</summary>
     public TimeSpan BatchItemLease { get; set; } = TimeSpan.FromMinutes(10);
@@ -121,6 +124,11 @@ internal sealed class InferenceOptionsValidator : IValidateOptions<InferenceOpti
         if (options.BatchConcurrency < 1)
         {
             problems.Add("Inference:BatchConcurrency must be at least 1.");
+        }
+
+        if (options.BatchReservedSlots < 0)
+        {
+            problems.Add("Inference:BatchReservedSlots must not be negative.");
         }
 
         if (options.BatchItemLease <= TimeSpan.Zero)

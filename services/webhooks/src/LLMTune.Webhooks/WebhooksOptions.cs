@@ -1,18 +1,11 @@
-using LLMTune.Platform.Http;
 using Microsoft.Extensions.Options;
 
 namespace LLMTune.Webhooks;
 
-/// <summary>The <c>Webhooks</c> section: where deliveries may go, how secrets are encrypted, and the retry policy.</summary>
+/// <summary>The <c>Webhooks</c> section (where deliveries may go is <c>Outbound:AllowedHosts</c>): how secrets are encrypted, and the retry policy.</summary>
 public sealed class WebhooksOptions
 {
     public const string Section = "Webhooks";
-
-    /// <summary>
-    /// Host names, addresses or CIDR ranges that may be used although they are internal (loopback, private, ...), and that
-    /// may use plain http: local receivers in development and tests. Empty: only public https destinations.
-    /// </summary>
-    public List<string> AllowedHosts { get; set; } = [];
 
     /// <summary>
     /// The AES-256-GCM key (base64 of 32 bytes) that encrypts stored signing secrets (env <c>Webhooks__EncryptionKey</c>).
@@ -68,11 +61,6 @@ internal sealed class WebhooksOptionsValidator : IValidateOptions<WebhooksOption
     public ValidateOptionsResult Validate(string? name, WebhooksOptions o)
     {
         var problems = new List<string>();
-        foreach (var host in o.AllowedHosts.Where(h => !HostAllowList.IsValidEntry(h.Trim())))
-        {
-            problems.Add($"Webhooks:AllowedHosts: '{host}' is neither a host name, an address nor a CIDR range.");
-        }
-
         if (o.EncryptionKey is { Length: > 0 } key && !SecretProtector.IsValidKey(key))
         {
             problems.Add("Webhooks:EncryptionKey must be the base64 of 32 random bytes (e.g. `openssl rand -base64 32`).");

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
+using LLMTune.Platform.Http;
 using LLMTune.Webhooks.Tests.Support;
 using Microsoft.Extensions.Options;
 
@@ -75,7 +76,7 @@ public sealed class SsrfTests
 
     private static WebhookSender Sender(string[] allowed)
     {
-        var options = Options.Create(new WebhooksOptions { AllowedHosts = [.. allowed] });
-        return new WebhookSender(new DestinationPolicy(options), options);
+        var outbound = Options.Create(new OutboundOptions { AllowedHosts = [.. allowed] });
+        return new WebhookSender(new DestinationPolicy(outbound), Options.Create(new WebhooksOptions()), TimeProvider.System);
     }
 }

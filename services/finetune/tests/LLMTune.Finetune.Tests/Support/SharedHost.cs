@@ -8,7 +8,7 @@ public sealed class SharedHost : IAsyncLifetime
     public async ValueTask InitializeAsync() => Host = await FinetuneHost.StartAsync(new Dictionary<string, string?>
     {
         ["Finetune:MaxUploadBytes"] = "4096",
-        ["Finetune:WebhookAllowedHosts:0"] = "hooks.internal",
+        ["Outbound:AllowedHosts:0"] = "hooks.internal",
     });
 
     public ValueTask DisposeAsync() => Host.DisposeAsync();

@@ -40,6 +40,10 @@ public static class ProxySetup
                     headers.Add(InternalHeaders.WorkspaceId, user.WorkspaceIdOf());
                     headers.Add(InternalHeaders.KeyId, user.KeyIdOf());
                     headers.Add(InternalHeaders.Secret, secret);
+                    if (user.FindFirst(WorkspaceClaims.FineTunePriority) is { } queue)
+                    {
+                        headers.Add(InternalHeaders.FineTunePriority, queue.Value);
+                    }
                 }
 
                 return ValueTask.CompletedTask;

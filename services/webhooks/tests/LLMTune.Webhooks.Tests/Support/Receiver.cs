@@ -15,8 +15,8 @@ public sealed record Received(string Path, string Body, IHeaderDictionary Header
     public string Event => System.Text.Json.JsonDocument.Parse(Body).RootElement.GetProperty("event").GetString()!;
 }
 
-/// <summary>A scripted answer: status and an optional Retry-After.</summary>
-public sealed record Reply(int Status, string? RetryAfter = null);
+/// <summary>A scripted answer: status, an optional Retry-After or Location, and optionally held until <paramref name="Hold"/> completes.</summary>
+public sealed record Reply(int Status, string? RetryAfter = null, string? Location = null, Task? Hold = null);
 
 /// <summary>A customer's webhook receiver: a real Kestrel server on 127.0.0.1 that answers from a script (then 200).</summary>
 public sealed class Receiver : IAsyncDisposable
@@ -62,6 +62,16 @@ public sealed class Receiver : IAsyncDisposable
             }
 
             self._received.Enqueue(new Received(http.Request.Path, body, headers, reply.Status));
+            if (reply.Hold is { } hold)
+            {
+                await hold.WaitAsync(http.RequestAborted).ContinueWith(_ => { }, TaskScheduler.Default);
+            }
+
+            if (reply.Location is not null)
+            {
+                http.Response.Headers.Location = reply.Location;
+            }
+
             http.Response.StatusCode = reply.Status;
             if (reply.RetryAfter is not null)
             {

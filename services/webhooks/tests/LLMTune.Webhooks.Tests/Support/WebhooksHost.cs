@@ -24,10 +24,9 @@ public sealed class WebhooksHost : IAsyncDisposable
     {
         var settings = new Dictionary<string, string?>
         {
-            ["Webhooks:AllowedHosts:0"] = "127.0.0.1",
+            ["Outbound:AllowedHosts:0"] = "127.0.0.1",
             ["Webhooks:Delivery:Jitter"] = "0",
             ["Webhooks:Delivery:PollInterval"] = "00:00:00.050",
-            ["Finetune:WebhookAllowedHosts:0"] = "127.0.0.1",
             ["Finetune:Worker:PollInterval"] = "00:00:00.200",
             ["Finetune:Training:Threads"] = "2",
         };

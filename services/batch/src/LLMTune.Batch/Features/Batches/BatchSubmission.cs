@@ -16,6 +16,7 @@ public sealed class BatchSubmission(
     IRequestClient<CheckModelAccess> modelCheck,
     IBusControl bus,
     IOptions<BatchOptions> options,
+    IOptions<OutboundOptions> outbound,
     ILogger<BatchSubmission> logger)
 {
     public async Task<BatchAccepted> CreateAsync(string workspaceId, string keyId, CreateBatchRequest request, CancellationToken ct)
@@ -36,10 +37,18 @@ public sealed class BatchSubmission(
             throw ApiException.Invalid("requests", $"A batch holds at most {max} requests; this one has {requests.Count}.", "too_many_requests_in_batch");
         }
 
-        if (request.WebhookUrl is { } webhook
-            && !(Uri.TryCreate(webhook, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttps || uri.Scheme == Uri.UriSchemeHttp)))
+        if (request.WebhookUrl is { } webhook)
         {
-            throw ApiException.Invalid("webhookUrl", "webhookUrl must be an absolute http(s) URL.");
+            if (!(Uri.TryCreate(webhook, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttps || uri.Scheme == Uri.UriSchemeHttp)))
+            {
+                throw ApiException.Invalid("webhookUrl", "webhookUrl must be an absolute https URL.");
+            }
+
+            // The webhooks service checks the address it connects to; plain http is turned away here already.
+            if (uri.Scheme == Uri.UriSchemeHttp && !outbound.Value.AllowList().Lists(uri.IdnHost))
+            {
+                throw ApiException.Invalid("webhookUrl", $"webhookUrl must use https (plain http only for hosts on Outbound:AllowedHosts; '{uri.IdnHost}' is not).");
+            }
         }
 
         var accepted = new List<(int Position, BatchRequestItem Item)>();

@@ -1,3 +1,4 @@
+using System.Security.Claims;
 using LLMTune.Platform.Identity;
 using Microsoft.AspNetCore.Http;
 
@@ -7,11 +8,12 @@ namespace LLMTune.Billing.Features.Admission;
 /// Runs admission for every authenticated <c>/v1</c> request in the gateway process, after authentication and before
 /// the endpoint or the proxy: in one process it wraps the modules' endpoints, in split mode what YARP forwards.
 /// Reading your own billing and usage is never limited. The one place the rate-limit headers of an admitted request are
-/// written (refusals carry theirs on the <see cref="LLMTune.Platform.Errors.ApiException"/>).
+/// written (refusals carry theirs on the <see cref="LLMTune.Platform.Errors.ApiException"/>), and the one place an
+/// admitted request gives back what it holds, once its response has ended (streams included, also when cut short).
 /// </summary>
 public sealed class AdmissionMiddleware(RequestDelegate next)
 {
-    public async Task InvokeAsync(HttpContext http, RequestAdmission admission)
+    public async Task InvokeAsync(HttpContext http, RequestAdmission admission, TokenEstimator estimator)
     {
         var path = http.Request.Path;
         if (!path.StartsWithSegments("/v1") || path.StartsWithSegments("/v1/billing") || path.StartsWithSegments("/v1/usage")
@@ -22,7 +24,17 @@ public sealed class AdmissionMiddleware(RequestDelegate next)
         }
 
         var createsFineTune = HttpMethods.IsPost(http.Request.Method) && path.Value?.TrimEnd('/') == "/v1/fine-tune";
-        var admitted = await admission.AdmitAsync(http.User.WorkspaceIdOf(), http.User.KeyIdOf(), createsFineTune, http.RequestAborted);
+        var worstCase = await estimator.WorstCaseAsync(http);
+        var admitted = await admission.AdmitAsync(
+            new AdmissionRequest(http.User.WorkspaceIdOf(), http.User.KeyIdOf(), http.TraceIdentifier, createsFineTune, worstCase), http.RequestAborted);
+        if (createsFineTune && http.User.Identity is ClaimsIdentity identity)
+        {
+            // The plan's queue travels with the request (forwarded as an internal header in split mode) and is stamped
+            // on the job, so the trainer never reads billing's data.
+            identity.AddClaim(new Claim(WorkspaceClaims.FineTunePriority,
+                admitted.PriorityFineTunes ? WorkspaceClaims.PriorityQueue : WorkspaceClaims.StandardQueue));
+        }
+
         http.Response.OnStarting(() =>
         {
             foreach (var (name, value) in RateLimitHeaders.For(admitted.Limits, admitted.At))
@@ -41,11 +53,7 @@ public sealed class AdmissionMiddleware(RequestDelegate next)
         }
         finally
         {
-            if (admitted.FineTuneReservation is { } reservation && !succeeded)
-            {
-                // No job was created: it does not count against the month's fine-tunes.
-                await admission.ReleaseFineTuneAsync(reservation);
-            }
+            await admission.CompleteAsync(admitted, http.TraceIdentifier, succeeded);
         }
     }
 }

@@ -16,9 +16,9 @@ public sealed class Counter : IDocument
 }
 
 /// <summary>
-/// Counters in the document store. <see cref="TryReserveAsync"/> is a reservation, not a check-then-record: the
-/// store's conditional update (<c>Count &lt; limit</c>, then <c>Count + 1</c>) is atomic, so concurrent requests on any
-/// number of replicas never take more than the limit.
+/// Counters in the document store. A reservation is not a check-then-record: the store's conditional update
+/// (<c>Count + amount &lt;= limit</c>, then <c>Count + amount</c>) is atomic, so concurrent requests on any number of
+/// replicas never take more than the limit.
 /// </summary>
 /// <remarks>
 /// On a store that is the only writer of its data (the embedded one-process store, <see cref="IDocumentStore.IsExclusive"/>)
@@ -38,16 +38,33 @@ public sealed class Counters(IDocumentStore store, TimeProvider time)
     public Task FlushAsync(CancellationToken ct) => exclusive?.FlushAsync(ct) ?? Task.CompletedTask;
 
     /// <summary>Takes one unit if fewer than <paramref name="limit"/> are taken; returns whether it did and the count after.</summary>
-    public async Task<(bool Reserved, long Count)> TryReserveAsync(string id, long limit, DateTime expiresAt, CancellationToken ct)
+    public Task<(bool Reserved, long Count)> TryReserveAsync(string id, long limit, DateTime expiresAt, CancellationToken ct) =>
+        TryReserveAsync(id, 1, limit, expiresAt, extendExpiry: false, ct);
+
+    /// <summary>
+    /// Takes <paramref name="amount"/> units if the count stays within <paramref name="limit"/> (one conditional update,
+    /// atomic in the store); returns whether it did and the count after (or as it stands when refused). With
+    /// <paramref name="extendExpiry"/> the window's expiry moves to <paramref name="expiresAt"/> in the same write.
+    /// </summary>
+    public async Task<(bool Reserved, long Count)> TryReserveAsync(
+        string id, long amount, long limit, DateTime expiresAt, bool extendExpiry, CancellationToken ct)
     {
         if (exclusive is not null)
         {
-            return await exclusive.TryReserveAsync(id, limit, expiresAt, ct);
+            return await exclusive.TryReserveAsync(id, amount, limit, expiresAt, extendExpiry, ct);
         }
 
+        var most = limit - amount;
         while (true)
         {
-            var taken = await counters.FindOneAndUpdateAsync(c => c.Id == id && c.Count < limit, c => c.Count++, null, ct);
+            var taken = await counters.FindOneAndUpdateAsync(c => c.Id == id && c.Count <= most, c =>
+            {
+                c.Count += amount;
+                if (extendExpiry && c.ExpiresAt < expiresAt)
+                {
+                    c.ExpiresAt = expiresAt;
+                }
+            }, null, ct);
             if (taken is not null)
             {
                 return (true, taken.Count);
@@ -58,39 +75,50 @@ public sealed class Counters(IDocumentStore store, TimeProvider time)
                 return (false, full.Count);
             }
 
-            if (limit <= 0)
+            if (amount > limit)
             {
                 return (false, 0);
             }
 
             try
             {
-                await counters.InsertAsync(new Counter { Id = id, Count = 1, ExpiresAt = expiresAt }, ct);
-                return (true, 1);
+                await counters.InsertAsync(new Counter { Id = id, Count = amount, ExpiresAt = expiresAt }, ct);
+                return (true, amount);
             }
             catch (DuplicateDocumentException)
             {
-                // Another request opened the window first: take a unit from it like everyone else.
+                // Another request opened the window first: take from it like everyone else.
             }
         }
     }
 
     /// <summary>Gives back a unit reserved by a request that turned out not to count (e.g. a fine-tune that was not created).</summary>
-    public async Task ReleaseAsync(string id, CancellationToken ct)
+    public Task ReleaseAsync(string id, CancellationToken ct) => AdjustAsync(id, -1, ct);
+
+    /// <summary>
+    /// Corrects a window that is still open by <paramref name="delta"/> (a settled reservation: actual minus reserved);
+    /// a window that has expired meanwhile is left alone.
+    /// </summary>
+    public async Task AdjustAsync(string id, long delta, CancellationToken ct)
     {
+        if (delta == 0)
+        {
+            return;
+        }
+
         if (exclusive is not null)
         {
-            await exclusive.ReleaseAsync(id, ct);
+            await exclusive.AdjustAsync(id, delta, ct);
             return;
         }
 
         try
         {
-            await counters.IncrementAsync(id, c => c.Count, -1, ct);
+            await counters.IncrementAsync(id, c => c.Count, delta, ct);
         }
         catch (DocumentNotFoundException)
         {
-            // The window expired meanwhile: nothing left to give back.
+            // The window expired meanwhile: nothing left to correct.
         }
     }
 
@@ -153,7 +181,8 @@ internal sealed class ExclusiveCounters
 
     public static ExclusiveCounters For(IDocumentStore store, TimeProvider time) => ByStore.GetValue(store, s => new ExclusiveCounters(s, time));
 
-    public async Task<(bool Reserved, long Count)> TryReserveAsync(string id, long limit, DateTime expiresAt, CancellationToken ct)
+    public async Task<(bool Reserved, long Count)> TryReserveAsync(
+        string id, long amount, long limit, DateTime expiresAt, bool extendExpiry, CancellationToken ct)
     {
         while (true)
         {
@@ -165,25 +194,30 @@ internal sealed class ExclusiveCounters
                     continue;
                 }
 
-                if (entry.Count >= limit || limit <= 0)
+                if (entry.Count > limit - amount)
                 {
                     return (false, entry.Count);
                 }
 
                 entry.Open(expiresAt);
-                return (true, ++entry.Count);
+                if (extendExpiry && entry.ExpiresAt < expiresAt)
+                {
+                    entry.ExpiresAt = expiresAt;
+                }
+
+                return (true, entry.Count += amount);
             }
         }
     }
 
-    public async Task ReleaseAsync(string id, CancellationToken ct)
+    public async Task AdjustAsync(string id, long delta, CancellationToken ct)
     {
         var entry = await EntryAsync(id, ct);
         lock (entry)
         {
             if (entry.Opened && !entry.Dropped)
             {
-                entry.Count--;
+                entry.Count += delta;
             }
         }
     }
@@ -381,4 +415,11 @@ public static class CounterWindows
     public static string KeyMinute(string keyId, DateTimeOffset now) => Id($"rpk:{keyId}:{now:yyyyMMddHHmm}");
 
     public static string TokensMinute(string workspaceId, DateTimeOffset now) => Id($"tpm:{workspaceId}:{now:yyyyMMddHHmm}");
+
+    public static string KeyTokensMinute(string keyId, DateTimeOffset now) => Id($"tpk:{keyId}:{now:yyyyMMddHHmm}");
+
+    /// <summary>Requests in flight: not a time window, the count goes up at admission and down when the response ends.</summary>
+    public static string InFlight(string workspaceId) => Id($"cc:{workspaceId}");
+
+    public static string KeyInFlight(string keyId) => Id($"cck:{keyId}");
 }

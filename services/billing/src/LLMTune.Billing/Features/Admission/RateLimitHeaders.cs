@@ -7,6 +7,9 @@ public enum LimitUnit
 {
     Requests,
     Tokens,
+
+    /// <summary>Requests in flight at once: no window, a unit comes back when a response ends.</summary>
+    Concurrent,
 }
 
 /// <summary>One limit as the caller sees it after this request: e.g. "monthly": 1000 requests, 12 left, resets in 3 days.</summary>
@@ -14,8 +17,9 @@ public sealed record LimitState(string Name, LimitUnit Unit, long Limit, long Re
 
 /// <summary>
 /// The rate-limit headers of a response, built from the limits admission saw: OpenAI's <c>x-ratelimit-*</c> (the
-/// requests trio describes the requests limit with the fewest left, the tokens trio the per-minute token limit) and the
-/// IETF draft's <c>RateLimit-Policy</c> / <c>RateLimit</c> listing every requests limit.
+/// requests trio describes the requests limit with the fewest left, the tokens trio the tokens limit with the fewest
+/// left) and the IETF draft's <c>RateLimit-Policy</c> / <c>RateLimit</c> listing every requests limit and the
+/// concurrency limits (quota unit <c>concurrent-requests</c>, no window).
 /// </summary>
 public static class RateLimitHeaders
 {
@@ -30,19 +34,22 @@ public static class RateLimitHeaders
             headers["x-ratelimit-reset-requests"] = Duration(tightest.ResetAt - now);
         }
 
-        if (limits.FirstOrDefault(l => l.Unit == LimitUnit.Tokens) is { } tokens)
+        if (limits.Where(l => l.Unit == LimitUnit.Tokens).MinBy(l => l.Remaining) is { } tokens)
         {
             headers["x-ratelimit-limit-tokens"] = Number(tokens.Limit);
             headers["x-ratelimit-remaining-tokens"] = Number(tokens.Remaining);
             headers["x-ratelimit-reset-tokens"] = Duration(tokens.ResetAt - now);
         }
 
-        if (requests.Count > 0)
+        var policies = requests.Concat(limits.Where(l => l.Unit == LimitUnit.Concurrent)).ToList();
+        if (policies.Count > 0)
         {
-            headers["RateLimit-Policy"] = string.Join(", ", requests.Select(l =>
-                $"\"{l.Name}\";q={Number(l.Limit)};w={Number((long)l.Window.TotalSeconds)}"));
-            headers["RateLimit"] = string.Join(", ", requests.Select(l =>
-                $"\"{l.Name}\";r={Number(l.Remaining)};t={Number(Seconds(l.ResetAt - now))}"));
+            headers["RateLimit-Policy"] = string.Join(", ", policies.Select(l => l.Unit == LimitUnit.Concurrent
+                ? $"\"{l.Name}\";q={Number(l.Limit)};qu=\"concurrent-requests\""
+                : $"\"{l.Name}\";q={Number(l.Limit)};w={Number((long)l.Window.TotalSeconds)}"));
+            headers["RateLimit"] = string.Join(", ", policies.Select(l => l.Unit == LimitUnit.Concurrent
+                ? $"\"{l.Name}\";r={Number(l.Remaining)}"
+                : $"\"{l.Name}\";r={Number(l.Remaining)};t={Number(Seconds(l.ResetAt - now))}"));
         }
 
         return headers;

@@ -40,8 +40,8 @@ public sealed class DailyUsage : IDocument
     public long CostMicros { get; set; }
 }
 
-/// <summary>Turns finished inference into charges, usage roll-ups and the token count of the minute.</summary>
-public sealed class Meter(IDocumentStore store, Balances accounts, PlanCatalog plans, Counters counters)
+/// <summary>Turns finished inference into charges, usage roll-ups and the settled token count of the minute.</summary>
+public sealed class Meter(IDocumentStore store, Balances accounts, PlanCatalog plans, TokenBudget tokens)
 {
     private readonly IDocumentCollection<UsageRecord> records = store.Collection<UsageRecord>(UsageRecord.Collection);
     private readonly IDocumentCollection<DailyUsage> daily = store.Collection<DailyUsage>(DailyUsage.Collection);
@@ -89,11 +89,8 @@ public sealed class Meter(IDocumentStore store, Balances accounts, PlanCatalog p
         }
 
         await AddToDayAsync(record, ct);
-        var tokens = record.PromptTokens + record.CompletionTokens;
-        if (tokens > 0)
-        {
-            await counters.AddAsync(CounterWindows.TokensMinute(done.WorkspaceId, done.Timestamp), tokens, CounterWindows.MinuteEnd(done.Timestamp), ct);
-        }
+        // Settles what admission reserved for this request to what it used (batch items: adds what they used).
+        await tokens.SettleAsync(done.WorkspaceId, done.KeyId, done.CorrelationId, record.PromptTokens + record.CompletionTokens, done.Timestamp, ct);
 
         return true;
     }

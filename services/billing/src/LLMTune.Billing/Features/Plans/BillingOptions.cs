@@ -22,9 +22,24 @@ public sealed class PlanLimits
     [Range(0, long.MaxValue)]
     public long? RequestsPerMinutePerKey { get; set; }
 
-    /// <summary>Prompt plus completion tokens per minute, per workspace.</summary>
+    /// <summary>Prompt plus completion tokens per minute, per workspace (reserved at admission, settled to actual usage).</summary>
     [Range(0, long.MaxValue)]
     public long? TokensPerMinute { get; set; }
+
+    /// <summary>Prompt plus completion tokens per minute, per API key.</summary>
+    [Range(0, long.MaxValue)]
+    public long? TokensPerMinutePerKey { get; set; }
+
+    /// <summary>Requests in flight at once, per workspace (held until the response ends, streams included).</summary>
+    [Range(0, long.MaxValue)]
+    public long? ConcurrentRequests { get; set; }
+
+    /// <summary>Requests in flight at once, per API key.</summary>
+    [Range(0, long.MaxValue)]
+    public long? ConcurrentRequestsPerKey { get; set; }
+
+    /// <summary>Fine-tune jobs of this plan go before those of plans without it in the trainer's queue.</summary>
+    public bool PriorityFineTunes { get; set; }
 
     /// <summary>Charged per inference request (from <c>InferenceCompleted</c>).</summary>
     [Range(typeof(decimal), "0", "1000")]
@@ -45,6 +60,9 @@ public sealed class PlanSet
         RequestsPerMinute = 60,
         RequestsPerMinutePerKey = 60,
         TokensPerMinute = 40_000,
+        TokensPerMinutePerKey = 40_000,
+        ConcurrentRequests = 4,
+        ConcurrentRequestsPerKey = 4,
     };
 
     public PlanLimits Growth { get; set; } = new()
@@ -52,8 +70,12 @@ public sealed class PlanSet
         RequestsPerMinute = 600,
         RequestsPerMinutePerKey = 600,
         TokensPerMinute = 400_000,
+        TokensPerMinutePerKey = 400_000,
+        ConcurrentRequests = 32,
+        ConcurrentRequestsPerKey = 32,
         PricePerRequestUsd = 0.001m,
         Prepaid = true,
+        PriorityFineTunes = true,
     };
 
     public PlanLimits Scale { get; set; } = new()
@@ -61,7 +83,11 @@ public sealed class PlanSet
         RequestsPerMinute = 6000,
         RequestsPerMinutePerKey = 6000,
         TokensPerMinute = 4_000_000,
+        TokensPerMinutePerKey = 4_000_000,
+        ConcurrentRequests = 256,
+        ConcurrentRequestsPerKey = 256,
         PricePerRequestUsd = 0.001m,
+        PriorityFineTunes = true,
     };
 }
 
@@ -76,4 +102,23 @@ public sealed class BillingOptions
     /// they replace the plan's limits for that workspace.
     /// </summary>
     public Dictionary<string, PlanLimits> Workspaces { get; set; } = new(StringComparer.Ordinal);
+
+    public AdmissionOptions Admission { get; set; } = new();
+}
+
+/// <summary>How admission reserves what it cannot know before a request runs (<c>Billing:Admission</c>).</summary>
+public sealed class AdmissionOptions
+{
+    /// <summary>
+    /// The completion tokens an inference request that names no <c>maxTokens</c> / <c>max_tokens</c> reserves: the
+    /// inference service's default cap (<c>Inference:DefaultMaxTokens</c>).
+    /// </summary>
+    [Range(1, 1_000_000)]
+    public int DefaultMaxTokens { get; set; } = 512;
+
+    /// <summary>
+    /// How long an in-flight count outlives the last request admitted against it: a gateway that dies mid-request
+    /// cannot give its units back, so the count of an idle workspace or key is dropped after this long.
+    /// </summary>
+    public TimeSpan InFlightExpiry { get; set; } = TimeSpan.FromMinutes(15);
 }

@@ -19,7 +19,9 @@ public sealed record Allowance(long Used, long? Limit, long? Remaining)
 
 public sealed record Period(DateTime Start, DateTime End);
 
-public sealed record LimitsView(long? RequestsPerMinute, long? RequestsPerMinutePerKey, long? TokensPerMinute, decimal PricePerRequestUsd, bool Prepaid);
+public sealed record LimitsView(
+    long? RequestsPerMinute, long? RequestsPerMinutePerKey, long? TokensPerMinute, long? TokensPerMinutePerKey,
+    long? ConcurrentRequests, long? ConcurrentRequestsPerKey, decimal PricePerRequestUsd, bool Prepaid, bool PriorityFineTunes);
 
 public sealed record BillingView(
     string WorkspaceId, string Plan, decimal BalanceUsd, Period Period, Allowance Requests, Allowance FineTunes, LimitsView Limits);
@@ -50,7 +52,8 @@ public static class BillingEndpoints
                 new Period(CounterWindows.MonthStart(now), CounterWindows.MonthEnd(now)),
                 Allowance.Of(requests, limits.MonthlyRequests),
                 Allowance.Of(fineTunes, limits.MonthlyFineTunes),
-                new LimitsView(limits.RequestsPerMinute, limits.RequestsPerMinutePerKey, limits.TokensPerMinute, limits.PricePerRequestUsd, limits.Prepaid)));
+                new LimitsView(limits.RequestsPerMinute, limits.RequestsPerMinutePerKey, limits.TokensPerMinute, limits.TokensPerMinutePerKey,
+                    limits.ConcurrentRequests, limits.ConcurrentRequestsPerKey, limits.PricePerRequestUsd, limits.Prepaid, limits.PriorityFineTunes)));
         }).WithTags("Billing");
 
         app.MapGet("/v1/usage", async (string? from, string? to, string? groupBy, ClaimsPrincipal user, Meter charging,

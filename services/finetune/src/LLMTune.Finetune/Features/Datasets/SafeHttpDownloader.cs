@@ -13,14 +13,14 @@ namespace LLMTune.Finetune.Features.Datasets;
 /// public (or allow-listed), the connection goes to an address that was checked (no second DNS lookup to rebind),
 /// redirects may not leave the host, and size and time are limited.
 /// </summary>
-public sealed class SafeHttpDownloader(IOptions<FinetuneOptions> options)
+public sealed class SafeHttpDownloader(IOptions<FinetuneOptions> options, IOptions<OutboundOptions> outbound)
 {
     private RemoteDatasetOptions Settings => options.Value.RemoteDatasets;
 
     /// <summary>Checks a URL before a job is accepted: the host must not resolve to a refused address.</summary>
     public async Task CheckAllowedAsync(Uri url, CancellationToken ct)
     {
-        var allow = new HostAllowList(Settings.AllowedHosts);
+        var allow = outbound.Value.AllowList();
         IPAddress[] addresses;
         try
         {
@@ -38,7 +38,7 @@ public sealed class SafeHttpDownloader(IOptions<FinetuneOptions> options)
     public async Task<long> DownloadAsync(Uri url, IArtifactStore store, string key, CancellationToken ct)
     {
         var settings = Settings;
-        var allow = new HostAllowList(settings.AllowedHosts);
+        var allow = outbound.Value.AllowList();
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(settings.Timeout);
         using var handler = CreateHandler(allow, settings);
@@ -172,7 +172,7 @@ public sealed class SafeHttpDownloader(IOptions<FinetuneOptions> options)
 
     private static DatasetException NotAllowed(DestinationRefusedException refused) =>
         new(DatasetException.NotAllowed,
-            $"The dataset host '{refused.Host}' resolves to {refused.Address}, a loopback, private, link-local or metadata address; such hosts must be allow-listed (Finetune:RemoteDatasets:AllowedHosts).");
+            $"The dataset host '{refused.Host}' resolves to {refused.Address}, a loopback, private, link-local or metadata address; such hosts must be allow-listed (Outbound:AllowedHosts).");
 
     private static bool IsRedirect(HttpStatusCode status) =>
         status is HttpStatusCode.MovedPermanently or HttpStatusCode.Found or HttpStatusCode.SeeOther

@@ -74,6 +74,12 @@ public sealed class FineTuneJob : IDocument
     public string? LeaseOwner { get; set; }
     public DateTime? LeaseExpiresAt { get; set; }
 
+    /// <summary>
+    /// In the priority queue: the trainer takes these before any other waiting job. Stamped at creation from the queue
+    /// the workspace's plan gives (billing's admission, the request's <c>llmtune:fine-tune-priority</c> claim).
+    /// </summary>
+    public bool Priority { get; set; }
+
     /// <summary>When a worker last claimed it (for round-robin fairness between workspaces).</summary>
     public DateTime? ClaimedAt { get; set; }
 

@@ -17,7 +17,8 @@ public static class JobEndpoints
 
         jobs.MapPost("", async (CreateJobRequest request, ClaimsPrincipal user, JobService service, CancellationToken ct) =>
         {
-            var job = await service.CreateAsync(user.WorkspaceIdOf(), request, ct);
+            var priority = user.FindFirstValue(WorkspaceClaims.FineTunePriority) == WorkspaceClaims.PriorityQueue;
+            var job = await service.CreateAsync(user.WorkspaceIdOf(), request, ct, priority);
             return Results.Created($"/v1/fine-tune/{job.Id}", JobView.From(job));
         });
 

@@ -24,11 +24,13 @@ public sealed class JobService(
     TimeProvider time,
     IOptions<FinetuneOptions> options,
     IOptions<ArtifactStorageOptions> artifactStorage,
+    IOptions<OutboundOptions> outbound,
     ILogger<JobService> logger)
 {
     public const string SupportedMethod = "sft";
 
-    public async Task<FineTuneJob> CreateAsync(string workspaceId, CreateJobRequest request, CancellationToken ct)
+    /// <param name="priority">The job goes in the priority queue (its workspace's plan gives it one).</param>
+    public async Task<FineTuneJob> CreateAsync(string workspaceId, CreateJobRequest request, CancellationToken ct, bool priority = false)
     {
         var settings = options.Value;
         var limits = settings.Limits;
@@ -93,7 +95,7 @@ public sealed class JobService(
             throw BadRequest($"hyperparameters.loraRank must be between 1 and {limits.MaxLoraRank}.", "hyperparameters.loraRank");
         }
 
-        var webhook = ValidateWebhook(request.WebhookUrl, settings);
+        var webhook = ValidateWebhook(request.WebhookUrl, outbound.Value.AllowList());
 
         if (baseModels.Find(request.BaseModel) is null)
         {
@@ -140,6 +142,7 @@ public sealed class JobService(
             Adapter = adapter,
             LoraRank = adapter == FineTuneJob.LoraAdapter ? loraRank : null,
             WebhookUrl = webhook,
+            Priority = priority,
             Status = JobStatus.Queued,
             CreatedAt = now,
             UpdatedAt = now,
@@ -175,7 +178,7 @@ public sealed class JobService(
     public static ApiException JobNotFound(string jobId) =>
         new(StatusCodes.Status404NotFound, "job_not_found", $"No fine-tune job '{jobId}' in this workspace.");
 
-    private static string? ValidateWebhook(string? url, FinetuneOptions settings)
+    private static string? ValidateWebhook(string? url, HostAllowList allowList)
     {
         if (string.IsNullOrWhiteSpace(url))
         {
@@ -187,7 +190,7 @@ public sealed class JobService(
             throw BadRequest("webhookUrl must be an absolute https URL.", "webhookUrl");
         }
 
-        var allowListed = settings.WebhookAllowedHosts.Contains(uri.Host, StringComparer.OrdinalIgnoreCase);
+        var allowListed = allowList.Lists(uri.IdnHost);
         if (uri.Scheme != Uri.UriSchemeHttps && !allowListed)
         {
             throw BadRequest("webhookUrl must use https.", "webhookUrl");

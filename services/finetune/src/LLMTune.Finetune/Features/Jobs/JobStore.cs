@@ -130,7 +130,8 @@ public sealed class JobStore(IDocumentStore store, EventOutbox outbox, TimeProvi
 
     /// <summary>
     /// Claims the next job for <paramref name="workerId"/>: queued jobs, and jobs whose worker's lease expired (it died).
-    /// Fair across workspaces: the workspace served longest ago goes first, and within it the oldest job.
+    /// Priority jobs (plans with a priority queue) before all others; within each queue fair across workspaces: the
+    /// workspace served longest ago goes first, and within it the oldest job.
     /// </summary>
     public async Task<FineTuneJob?> ClaimNextAsync(string workerId, TimeSpan lease, int candidates, CancellationToken ct)
     {
@@ -138,7 +139,7 @@ public sealed class JobStore(IDocumentStore store, EventOutbox outbox, TimeProvi
         var waiting = await _jobs.FindAsync(
             j => j.Status == JobStatus.Queued
                  || ((j.Status == JobStatus.Validating || j.Status == JobStatus.Training) && j.LeaseExpiresAt < now),
-            FindOptions<FineTuneJob>.OrderBy(j => j.CreatedAt).ThenBy(j => j.Id).Take(candidates),
+            FindOptions<FineTuneJob>.OrderByDescending(j => j.Priority).ThenBy(j => j.CreatedAt).ThenBy(j => j.Id).Take(candidates),
             ct);
         if (waiting.Count == 0)
         {
@@ -155,10 +156,12 @@ public sealed class JobStore(IDocumentStore store, EventOutbox outbox, TimeProvi
             lastServed[workspace] = latest.Count > 0 ? latest[0].ClaimedAt!.Value : DateTime.MinValue;
         }
 
-        // Round robin: workspaces in the order they were last served, each offering its oldest waiting job.
+        // The priority queue first; within a queue round robin: workspaces in the order they were last served, each
+        // offering its oldest waiting job.
         var order = waiting
-            .GroupBy(j => j.WorkspaceId)
-            .OrderBy(g => lastServed[g.Key])
+            .GroupBy(j => (j.Priority, j.WorkspaceId))
+            .OrderByDescending(g => g.Key.Priority)
+            .ThenBy(g => lastServed[g.Key.WorkspaceId])
             .ThenBy(g => g.First().CreatedAt)
             .SelectMany(g => g);
         foreach (var candidate in order)

@@ -25,6 +25,7 @@ public sealed class RunBatchItemConsumer(
     InferenceService inference,
     UsageMeter meter,
     BatchItemRuns runs,
+    BatchSlots slots,
     EventOutbox outbox,
     IOptions<InferenceOptions> options,
     TimeProvider time,
@@ -80,6 +81,7 @@ public sealed class RunBatchItemConsumer(
         try
         {
             var model = await inference.ResolveAsync(item.ModelId, item.WorkspaceId, "modelId", ct);
+            using var slot = await slots.EnterAsync(model, ct);
             var call = await inference.StartAsync(model, input, stream: false, caller, ct);
             await using var session = meter.Begin(caller, call, startedAt, streamed: false);
             InferenceOutcome result;
@@ -116,7 +118,7 @@ public sealed class RunBatchItemConsumerDefinition : ConsumerDefinition<RunBatch
 {
     public RunBatchItemConsumerDefinition(IOptions<InferenceOptions> options)
     {
-        // Bounded, so a big batch never takes every slot synchronous requests need.
+        // Items taken at once; BatchSlots bounds each local model's share, so synchronous requests keep free slots.
         ConcurrentMessageLimit = options.Value.BatchConcurrency;
     }
 

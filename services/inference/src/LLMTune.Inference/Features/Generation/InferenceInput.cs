@@ -8,7 +8,8 @@ namespace LLMTune.Inference.Features.Generation;
 /// <paramref name="PromptAsUserTurn"/>: the <c>Prompt</c> is a request, not text to continue (the native API), so the
 /// service sends it as a user turn to models with a chat template and as raw text to base models.
 /// </summary>
-public sealed record InferenceInput(GenerationRequest Generation, ParameterNames Names, bool PromptAsUserTurn = false);
+/// <paramref name="ToolPrompt"/>: tool definitions for the system prompt of local models whose chat template has a tool format.
+public sealed record InferenceInput(GenerationRequest Generation, ParameterNames Names, bool PromptAsUserTurn = false, string? ToolPrompt = null);
 
 /// <summary>How one API spells its parameters in error messages.</summary>
 public sealed record ParameterNames(string Prompt, string MaxTokens)

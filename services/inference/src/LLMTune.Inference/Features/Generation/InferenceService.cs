@@ -47,7 +47,7 @@ public sealed class InferenceService(
     private static InferenceInput For(ServedModel model, InferenceInput input) =>
         input.PromptAsUserTurn && input.Generation.Prompt is { } prompt && PrefersChat(model)
             ? input with { Generation = input.Generation with { Messages = [ChatMessage.User(prompt)], Prompt = null } }
-            : input;
+            : OpenAiCompatible.ToolPlan.ForModel(model, input);
 
     /// <summary>
     /// Starts the call. Everything that can still be an HTTP error (context too long, busy, upstream down) is thrown

@@ -20,14 +20,16 @@ public static class ChatCompletionsEndpoint
         var request = JsonBody.Parse<ChatCompletionRequest>(body, OpenAiJson.Options);
         var format = new ChatFormat("chatcmpl-" + Base62.Random(24), time.GetUtcNow().ToUnixTimeSeconds(), request.StreamOptions?.IncludeUsage == true, request.N ?? 1);
         return await responder.RespondAsync(http,
-            new InferenceRequest(request.Model, "model", () => LocalInput(request), request.Stream == true, startedAt, new UpstreamRequest("chat/completions", body)),
+            new InferenceRequest(request.Model, "model", () => LocalInput(request, format), request.Stream == true, startedAt, new UpstreamRequest("chat/completions", body)),
             format);
     }
 
     /// <summary>The request as this server's own models take it; what they do not offer is refused with a 400 naming it.</summary>
-    private static InferenceInput LocalInput(ChatCompletionRequest request)
+    private static InferenceInput LocalInput(ChatCompletionRequest request, ChatFormat format)
     {
         OpenAiParameters.RejectUnsupported(request.Other);
+        var tools = ToolPlan.From(request);
+        var responseGrammar = StructuredOutput.ResponseFormats.Grammar(request.ResponseFormat);
         var messages = Messages(request.Messages);
         var (maxTokens, maxTokensName) = request.MaxCompletionTokens is { } completion
             ? (completion, "max_completion_tokens")
@@ -41,7 +43,13 @@ public static class ChatCompletionsEndpoint
             new SamplingParameters(request.Temperature, request.TopP, maxTokens, maxTokensName, request.Stop, request.Seed, request.N,
                 request.PresencePenalty, request.FrequencyPenalty, request.LogitBias, request.Logprobs == true ? request.TopLogprobs ?? 0 : null, "top_logprobs"),
             ParameterNames.OpenAiChat);
-        return sampling with { Generation = sampling.Generation with { Messages = messages } };
+        format.Tools = tools;
+        return sampling with
+        {
+            // One grammar for every choice; the engine gives each choice its own grammar sampler.
+            Generation = sampling.Generation with { Messages = messages, Grammar = tools?.Grammar() ?? responseGrammar },
+            ToolPrompt = tools?.SystemPrompt(),
+        };
     }
 
     private static List<ChatMessage> Messages(List<ChatMessageIn>? messages)
@@ -60,12 +68,31 @@ public static class ChatCompletionsEndpoint
                 "system" or "developer" => ChatRole.System,
                 "user" => ChatRole.User,
                 "assistant" => ChatRole.Assistant,
-                "tool" or "function" => throw ApiException.Unsupported($"messages[{i}].role", "Tool and function messages are not supported by this server."),
-                _ => throw ApiException.Invalid($"messages[{i}].role", $"messages[{i}].role must be system, developer, user or assistant."),
+                "tool" => ChatRole.User,
+                "function" => throw ApiException.Unsupported($"messages[{i}].role", "Function messages (the deprecated functions API) are not supported by this server: use tools."),
+                _ => throw ApiException.Invalid($"messages[{i}].role", $"messages[{i}].role must be system, developer, user, assistant or tool."),
             };
-            if (message.Other?.TryGetValue("tool_calls", out var calls) == true && calls.ValueKind is JsonValueKind.Array && calls.GetArrayLength() > 0)
+            if (message.Role == "tool")
             {
-                throw ApiException.Unsupported($"messages[{i}].tool_calls", "Tool calls are not supported by this server.");
+                if (message.ToolCallId is not { Length: > 0 })
+                {
+                    throw ApiException.Invalid($"messages[{i}].tool_call_id", $"messages[{i}].tool_call_id is required on tool messages.");
+                }
+
+                result.Add(ToolPlan.RenderResult(Content(message.Content, i)));
+                continue;
+            }
+
+            if (message.ToolCalls is { Count: > 0 } calls)
+            {
+                if (role != ChatRole.Assistant)
+                {
+                    throw ApiException.Invalid($"messages[{i}].tool_calls", "Only assistant messages carry tool_calls.");
+                }
+
+                var text = message.Content is null or { ValueKind: JsonValueKind.Null } ? null : Content(message.Content, i);
+                result.Add(ChatMessage.Assistant(ToolPlan.RenderCalls(text, calls, i)));
+                continue;
             }
 
             result.Add(new ChatMessage(role, Content(message.Content, i)));
@@ -101,13 +128,29 @@ public static class ChatCompletionsEndpoint
     }
 }
 
-/// <summary>A <c>chat.completion</c>, or <c>chat.completion.chunk</c>s that open with the assistant role (once per choice).</summary>
+/// <summary>
+/// A <c>chat.completion</c>, or <c>chat.completion.chunk</c>s that open with the assistant role (once per choice). With
+/// tools, calls come back as <c>tool_calls</c> (<c>finish_reason: "tool_calls"</c>), each choice parsed on its own;
+/// streamed, a named call's arguments stream as they are decoded, while required and auto answers hold back what may be
+/// a call until the end. Text held back that way streams without its log probabilities.
+/// </summary>
 internal sealed class ChatFormat(string id, long created, bool includeUsage, int choices) : OpenAiStreamFormat(includeUsage)
 {
+    private readonly Dictionary<int, StringBuilder> _held = [];
+    private readonly HashSet<int> _namedStarted = [];
+
+    /// <summary>Set once the request is known to run on a local model.</summary>
+    public ToolPlan? Tools { get; set; }
+
     public override object Response(InferenceOutcome outcome, long latencyMs) =>
-        new ChatCompletion(id, "chat.completion", created, outcome.Model,
-            outcome.Choices.Select(c => new ChatChoice(c.Index, new AssistantMessage("assistant", c.Text, null), ChatLogprobs.From(c.Logprobs), c.FinishReason)).ToArray(),
-            Usage.From(outcome), null);
+        new ChatCompletion(id, "chat.completion", created, outcome.Model, outcome.Choices.Select(Choice).ToArray(), Usage.From(outcome), null);
+
+    private ChatChoice Choice(ChoiceOutcome choice)
+    {
+        var (content, calls) = Tools is { Mode: not ToolMode.None } tools ? tools.Parse(choice.Text) : (choice.Text, []);
+        var message = new AssistantMessage("assistant", content ?? (calls.Count == 0 ? "" : null), null, calls.Count > 0 ? calls : null);
+        return new ChatChoice(choice.Index, message, ChatLogprobs.From(choice.Logprobs), FinishReason(choice, calls.Count > 0));
+    }
 
     public override async Task StreamStartAsync(HttpResponse response, string model)
     {
@@ -116,6 +159,76 @@ internal sealed class ChatFormat(string id, long created, bool includeUsage, int
             await ServerSentEvents.WriteAsync(response, Chunk(model, choice, new ChunkDelta("assistant", ""), null, null), Json);
         }
     }
+
+    public override Task StreamDeltaAsync(HttpResponse response, string model, ModelDelta delta)
+    {
+        switch (Tools?.Mode)
+        {
+            case ToolMode.Named:
+                var first = _namedStarted.Add(delta.Choice);
+                var call = new ToolCallDelta(0, first ? "call_" + Base62.Random(24) : null, first ? "function" : null,
+                    new FunctionCallDelta(first ? Tools.NamedFunction : null, delta.Text));
+                return ServerSentEvents.WriteAsync(response, Chunk(model, delta.Choice, new ChunkDelta(null, null, [call]), null, null), Json, flush: false);
+            case ToolMode.Required:
+                Held(delta.Choice).Append(delta.Text);
+                return Task.CompletedTask;
+            case ToolMode.Auto:
+                var held = Held(delta.Choice).Append(delta.Text);
+                var text = held.ToString();
+                var hold = ToolPlan.HoldFrom(text);
+                if (hold == 0)
+                {
+                    return Task.CompletedTask;
+                }
+
+                held.Remove(0, hold);
+                return base.StreamDeltaAsync(response, model, new ModelDelta(delta.Choice, text[..hold]));
+            default:
+                return base.StreamDeltaAsync(response, model, delta);
+        }
+    }
+
+    public override async Task StreamEndAsync(HttpResponse response, InferenceOutcome outcome, long latencyMs)
+    {
+        var called = new HashSet<int>(_namedStarted);
+        foreach (var choice in outcome.Choices)
+        {
+            if (Tools is { Mode: ToolMode.Named } && !_namedStarted.Contains(choice.Index))
+            {
+                await StreamDeltaAsync(response, outcome.Model, new ModelDelta(choice.Index, ""));
+                called.Add(choice.Index);
+            }
+
+            if (Tools is { } tools && _held.TryGetValue(choice.Index, out var held) && held.Length > 0)
+            {
+                var (content, calls) = tools.Parse(held.ToString());
+                held.Clear();
+                if (content is { Length: > 0 })
+                {
+                    await base.StreamDeltaAsync(response, outcome.Model, new ModelDelta(choice.Index, content));
+                }
+
+                for (var i = 0; i < calls.Count; i++)
+                {
+                    var call = new ToolCallDelta(i, calls[i].Id, calls[i].Type, new FunctionCallDelta(calls[i].Function.Name, calls[i].Function.Arguments));
+                    await ServerSentEvents.WriteAsync(response, Chunk(outcome.Model, choice.Index, new ChunkDelta(null, null, [call]), null, null), Json, flush: false);
+                }
+
+                if (calls.Count > 0)
+                {
+                    called.Add(choice.Index);
+                }
+            }
+        }
+
+        await EndAsync(response, outcome, choice => FinishReason(choice, called.Contains(choice.Index)));
+    }
+
+    private StringBuilder Held(int choice) =>
+        _held.TryGetValue(choice, out var held) ? held : _held[choice] = new StringBuilder();
+
+    private static string FinishReason(ChoiceOutcome choice, bool called) =>
+        called && choice.FinishReason == InferenceOutcome.Stop ? "tool_calls" : choice.FinishReason;
 
     protected override object Chunk(string model, int choice, string? delta, Engine.Inference.TokenLogprob? logprob, string? finishReason) =>
         Chunk(model, choice, new ChunkDelta(null, delta), logprob is null ? null : ChatLogprobs.From([logprob]), finishReason);

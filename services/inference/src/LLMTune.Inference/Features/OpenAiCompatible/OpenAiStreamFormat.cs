@@ -17,14 +17,18 @@ internal abstract class OpenAiStreamFormat(bool includeUsage) : IInferenceFormat
 
     public virtual Task StreamStartAsync(HttpResponse response, string model) => Task.CompletedTask;
 
-    public Task StreamDeltaAsync(HttpResponse response, string model, ModelDelta delta) =>
+    public virtual Task StreamDeltaAsync(HttpResponse response, string model, ModelDelta delta) =>
         ServerSentEvents.WriteAsync(response, Chunk(model, delta.Choice, delta.Text, delta.Logprob, null), Json, flush: false);
 
-    public async Task StreamEndAsync(HttpResponse response, InferenceOutcome outcome, long latencyMs)
+    public virtual Task StreamEndAsync(HttpResponse response, InferenceOutcome outcome, long latencyMs) =>
+        EndAsync(response, outcome, choice => choice.FinishReason);
+
+    /// <summary>Each choice's finish-reason chunk (as <paramref name="finishReason"/> tells it), the usage chunk if asked for, then <c>[DONE]</c>.</summary>
+    protected async Task EndAsync(HttpResponse response, InferenceOutcome outcome, Func<ChoiceOutcome, string> finishReason)
     {
         foreach (var choice in outcome.Choices)
         {
-            await ServerSentEvents.WriteAsync(response, Chunk(outcome.Model, choice.Index, null, null, choice.FinishReason), Json);
+            await ServerSentEvents.WriteAsync(response, Chunk(outcome.Model, choice.Index, null, null, finishReason(choice)), Json);
         }
 
         if (includeUsage)

@@ -6,9 +6,22 @@ using LLMTune.Platform.Storage;
 
 namespace LLMTune.Webhooks;
 
-public sealed class DeliveryStore(IDocumentStore store, TimeProvider time)
+public sealed class DeliveryStore
 {
-    private readonly IDocumentCollection<WebhookDelivery> _deliveries = store.Collection<WebhookDelivery>("webhook_deliveries");
+    private readonly IDocumentStore _store;
+    private readonly TimeProvider _time;
+    private readonly IDocumentCollection<WebhookDelivery> _deliveries;
+
+    /// <summary>New deliveries and attempt outcomes, many per store transaction under load.</summary>
+    private readonly GroupCommit<WebhookDelivery> _writes;
+
+    public DeliveryStore(IDocumentStore store, TimeProvider time)
+    {
+        _store = store;
+        _time = time;
+        _deliveries = store.Collection<WebhookDelivery>("webhook_deliveries");
+        _writes = new GroupCommit<WebhookDelivery>(store, _deliveries);
+    }
 
     public IDocumentCollection<WebhookDelivery> Collection => _deliveries;
 
@@ -27,16 +40,44 @@ public sealed class DeliveryStore(IDocumentStore store, TimeProvider time)
         "whd_" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"{eventId}|{destination}")))[..32];
 
     /// <summary>False when this event already has a delivery to this destination (a repeated bus message).</summary>
-    public async Task<bool> TryInsertAsync(WebhookDelivery delivery, CancellationToken ct)
+    public Task<bool> TryInsertAsync(WebhookDelivery delivery, CancellationToken ct) => _writes.InsertAsync(delivery).WaitAsync(ct);
+
+    /// <summary>
+    /// Takes up to <paramref name="max"/> of the longest-due pending deliveries in one store transaction (each with the
+    /// version it was read at, so a delivery another replica took meanwhile fails the group); after such a conflict,
+    /// they are claimed one at a time as <see cref="ClaimAsync(string, TimeSpan, CancellationToken)"/> does.
+    /// </summary>
+    public async Task<IReadOnlyList<WebhookDelivery>> ClaimManyAsync(string workerId, TimeSpan lease, int max, CancellationToken ct)
     {
+        var now = _time.GetUtcNow().UtcDateTime;
+        var due = await _deliveries.FindAsync(d => d.NextAttemptAt <= now, FindOptions<WebhookDelivery>.OrderBy(d => d.NextAttemptAt).Take(max), ct);
+        if (due.Count <= 1)
+        {
+            return due.Count == 0 ? [] : await ClaimAsync(workerId, lease, ct) is { } one ? [one] : [];
+        }
+
+        var batch = new WriteBatch();
+        foreach (var d in due)
+        {
+            d.NextAttemptAt = now + lease;
+            d.LeaseOwner = workerId;
+            batch.Replace(_deliveries, d);
+        }
+
         try
         {
-            await _deliveries.InsertAsync(delivery, ct);
-            return true;
+            await _store.CommitAsync(batch, ct);
+            return due;
         }
-        catch (DuplicateDocumentException)
+        catch (Exception e) when (e is ConcurrencyConflictException or DocumentNotFoundException)
         {
-            return false;
+            var claimed = new List<WebhookDelivery>();
+            while (claimed.Count < due.Count && await ClaimAsync(workerId, lease, ct) is { } next)
+            {
+                claimed.Add(next);
+            }
+
+            return claimed;
         }
     }
 
@@ -46,7 +87,7 @@ public sealed class DeliveryStore(IDocumentStore store, TimeProvider time)
     /// </summary>
     public Task<WebhookDelivery?> ClaimAsync(string workerId, TimeSpan lease, CancellationToken ct)
     {
-        var now = time.GetUtcNow().UtcDateTime;
+        var now = _time.GetUtcNow().UtcDateTime;
         return _deliveries.FindOneAndUpdateAsync(
             // Only the indexed field: finished deliveries are due at Never, so this matches pending due ones alone,
             // and LiteDB walks the index instead of scanning every delivery.
@@ -61,18 +102,7 @@ public sealed class DeliveryStore(IDocumentStore store, TimeProvider time)
     }
 
     /// <summary>Writes the outcome of an attempt; false when the lease was lost meanwhile (another worker took over).</summary>
-    public async Task<bool> SaveAsync(WebhookDelivery delivery, CancellationToken ct)
-    {
-        try
-        {
-            await _deliveries.ReplaceAsync(delivery, ct);
-            return true;
-        }
-        catch (ConcurrencyConflictException)
-        {
-            return false;
-        }
-    }
+    public Task<bool> SaveAsync(WebhookDelivery delivery, CancellationToken ct) => _writes.ReplaceAsync(delivery).WaitAsync(ct);
 
     public async Task<WebhookDelivery?> GetAsync(string workspaceId, string id, CancellationToken ct) =>
         await _deliveries.GetAsync(id, ct) is { } d && d.WorkspaceId == workspaceId ? d : null;
@@ -80,7 +110,7 @@ public sealed class DeliveryStore(IDocumentStore store, TimeProvider time)
     /// <summary>Queues a delivery again with a fresh retry schedule (same webhook-id); null when unknown or still pending.</summary>
     public Task<WebhookDelivery?> ResendAsync(string workspaceId, string id, CancellationToken ct)
     {
-        var now = time.GetUtcNow().UtcDateTime;
+        var now = _time.GetUtcNow().UtcDateTime;
         return _deliveries.FindOneAndUpdateAsync(d => d.Id == id && d.WorkspaceId == workspaceId && d.Status != DeliveryStatus.Pending, d => Requeue(d, now), null, ct);
     }
 
@@ -89,7 +119,7 @@ public sealed class DeliveryStore(IDocumentStore store, TimeProvider time)
     {
         var failed = await _deliveries.FindAsync(
             d => d.EndpointId == endpointId && d.Status == DeliveryStatus.Failed && d.CreatedAt >= since && d.CreatedAt <= until, null, ct);
-        var now = time.GetUtcNow().UtcDateTime;
+        var now = _time.GetUtcNow().UtcDateTime;
         var count = 0;
         foreach (var id in failed.Select(d => d.Id))
         {
@@ -117,7 +147,7 @@ public sealed class DeliveryStore(IDocumentStore store, TimeProvider time)
             filter = filter.And(d => d.EndpointId == endpointId);
         }
 
-        return _deliveries.FindPageAsync(page, time, asOf => filter.And(d => d.CreatedAt <= asOf), d => d.CreatedAt, d => d.Id, ct);
+        return _deliveries.FindPageAsync(page, _time, asOf => filter.And(d => d.CreatedAt <= asOf), d => d.CreatedAt, d => d.Id, ct);
     }
 
     private static void Requeue(WebhookDelivery d, DateTime now)

@@ -20,6 +20,9 @@ public sealed class DeliveryWorker(
     IOptions<WebhooksOptions> options,
     ILogger<DeliveryWorker> logger) : BackgroundService
 {
+    /// <summary>Deliveries claimed by one store transaction at most.</summary>
+    private const int ClaimGroup = 64;
+
     private readonly Dictionary<string, Task> _lanes = new(StringComparer.Ordinal);
 
     /// <summary>Unique per process start, so a restarted process never mistakes an old lease for its own.</summary>
@@ -42,25 +45,38 @@ public sealed class DeliveryWorker(
             while (!stoppingToken.IsCancellationRequested)
             {
                 await slots.WaitAsync(stoppingToken);
-                WebhookDelivery? claimed = null;
+                // Every free slot at once: one claim (one store transaction) for many deliveries under load.
+                var free = 1;
+                while (free < ClaimGroup && slots.Wait(0))
+                {
+                    free++;
+                }
+
+                IReadOnlyList<WebhookDelivery> claimed = [];
                 try
                 {
-                    claimed = await deliveries.ClaimAsync(WorkerId, settings.LeaseDuration, stoppingToken);
+                    claimed = await deliveries.ClaimManyAsync(WorkerId, settings.LeaseDuration, free, stoppingToken);
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
-                    logger.LogError(e, "Claiming a webhook delivery failed");
+                    logger.LogError(e, "Claiming webhook deliveries failed");
                 }
 
-                if (claimed is null)
+                if (free > claimed.Count)
                 {
-                    slots.Release();
+                    slots.Release(free - claimed.Count);
+                }
+
+                foreach (var delivery in claimed)
+                {
+                    Enqueue(delivery, slots, stoppingToken);
+                }
+
+                if (claimed.Count == 0)
+                {
                     // Real time, not the injected clock: due times come from the clock, this is only how often to look.
                     await signal.WaitAsync(settings.PollInterval, stoppingToken);
-                    continue;
                 }
-
-                Enqueue(claimed, slots, stoppingToken);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)

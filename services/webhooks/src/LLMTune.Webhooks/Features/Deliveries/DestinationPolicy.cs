@@ -9,12 +9,12 @@ namespace LLMTune.Webhooks;
 
 /// <summary>
 /// Where deliveries may go: https to public addresses; plain http and internal addresses only for hosts on
-/// <c>Webhooks:AllowedHosts</c>. The address check that counts runs on every connection (<see cref="GuardedConnection"/>);
+/// <c>Outbound:AllowedHosts</c> (the platform's one allow-list). The address check that counts runs on every connection (<see cref="GuardedConnection"/>);
 /// the checks here only turn obviously refused URLs away early with a 400.
 /// </summary>
-public sealed class DestinationPolicy(IOptions<WebhooksOptions> options)
+public sealed class DestinationPolicy(IOptions<OutboundOptions> outbound)
 {
-    public HostAllowList AllowList { get; } = new(options.Value.AllowedHosts);
+    public HostAllowList AllowList { get; } = outbound.Value.AllowList();
 
     /// <summary>Why a delivery may not be sent to <paramref name="url"/>, or null when its scheme and host are fine.</summary>
     public string? SchemeProblem(Uri url)
@@ -30,7 +30,7 @@ public sealed class DestinationPolicy(IOptions<WebhooksOptions> options)
         }
 
         return url.Scheme == Uri.UriSchemeHttp && !AllowList.Lists(url.IdnHost)
-            ? $"The URL must use https (plain http only for hosts on Webhooks:AllowedHosts; '{url.IdnHost}' is not)."
+            ? $"The URL must use https (plain http only for hosts on Outbound:AllowedHosts; '{url.IdnHost}' is not)."
             : null;
     }
 

@@ -24,11 +24,13 @@ public sealed class WebhookSender : IDisposable
     private readonly HttpClient _client;
     private readonly DestinationPolicy _policy;
     private readonly IOptions<WebhooksOptions> _options;
+    private readonly TimeProvider _time;
 
-    public WebhookSender(DestinationPolicy policy, IOptions<WebhooksOptions> options)
+    public WebhookSender(DestinationPolicy policy, IOptions<WebhooksOptions> options, TimeProvider time)
     {
         _policy = policy;
         _options = options;
+        _time = time;
         var handler = GuardedConnection.CreateHandler(policy.AllowList);
         handler.PooledConnectionLifetime = TimeSpan.FromMinutes(5); // picks up DNS changes; each new connection is checked again
         handler.MaxConnectionsPerServer = 256;
@@ -52,9 +54,10 @@ public sealed class WebhookSender : IDisposable
         request.Headers.Add("webhook-timestamp", timestamp.ToString(CultureInfo.InvariantCulture));
         request.Headers.Add("webhook-signature", Signatures.Header(secrets, webhookId, timestamp, body));
 
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        // On the injected clock, so the timeout is testable; linked to the caller's token for shutdown.
         var limit = _options.Value.Delivery.Timeout;
-        timeout.CancelAfter(limit);
+        using var deadline = new CancellationTokenSource(limit, _time);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct, deadline.Token);
         var clock = Stopwatch.StartNew();
         try
         {

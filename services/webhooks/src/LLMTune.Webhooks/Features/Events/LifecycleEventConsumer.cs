@@ -36,6 +36,8 @@ public sealed class LifecycleEventConsumerDefinition : ConsumerDefinition<Lifecy
     {
         // Its own queue, so it never competes with another service's consumers of the same events.
         EndpointName = "webhooks-lifecycle-events";
+        // Enough at once that new deliveries share store transactions (DeliveryStore's group commit) under load.
+        ConcurrentMessageLimit = 32;
     }
 
     protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpoint, IConsumerConfigurator<LifecycleEventConsumer> consumer, IRegistrationContext context)

@@ -1,0 +1,160 @@
+using LLMTune.Billing.Features.Plans;
+using LLMTune.Platform.Storage;
+
+namespace LLMTune.Billing.Features.Admission;
+
+/// <summary>
+/// The tokens an admitted inference request reserved, keyed by its request id, until <c>InferenceCompleted</c> settles
+/// them to what it used (or the gateway gives them back when no inference ran). Whoever deletes it settles it, once.
+/// </summary>
+public sealed class TokenReservation : IDocument
+{
+    public const string Collection = "billing_token_reservations";
+
+    public string Id { get; set; } = "";
+    public long Version { get; set; }
+    public long Tokens { get; set; }
+
+    /// <summary>The token windows (the key's and the workspace's minute) the tokens were taken from.</summary>
+    public List<string> CounterIds { get; set; } = [];
+
+    /// <summary>After this the windows are gone anyway (TTL index).</summary>
+    public DateTime ExpiresAt { get; set; }
+}
+
+/// <summary>
+/// Tokens per minute, per key and per workspace. An inference request reserves its worst case (a bound on its prompt
+/// tokens plus its completion cap) in one conditional update per window before it runs, so concurrent requests can
+/// never together pass the limit; the reservation is settled to the actual count when the request completes.
+/// Requests that run no inference take no tokens and are not refused by these limits.
+/// </summary>
+public sealed class TokenBudget(Counters counters, IDocumentStore store, TimeProvider time)
+{
+    public const string KeyTokensMinute = "key-tokens-minute";
+    public const string TokensMinute = "tokens-minute";
+
+    private readonly IDocumentCollection<TokenReservation> reservations = store.Collection<TokenReservation>(TokenReservation.Collection);
+
+    public sealed record Refusal(string Message, DateTime ResetAt, IReadOnlyList<LimitState> States);
+
+    public Task EnsureIndexesAsync(CancellationToken ct) =>
+        reservations.EnsureIndexAsync(r => r.ExpiresAt, expireAfter: TimeSpan.Zero, ct: ct);
+
+    /// <summary>
+    /// Reserves <paramref name="tokens"/> in the key's and then the workspace's minute (nothing when null: no inference);
+    /// returns the windows' states for the headers, or the refusal.
+    /// </summary>
+    public async Task<(IReadOnlyList<LimitState> States, Refusal? Refused)> TryReserveAsync(
+        string workspaceId, string keyId, string requestId, long? tokens, PlanLimits limits, CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        var end = CounterWindows.MinuteEnd(now);
+        var windows = Windows(workspaceId, keyId, limits, now);
+        var states = new List<LimitState>();
+        if (tokens is not { } amount)
+        {
+            foreach (var window in windows.Where(w => w.Limit is not null))
+            {
+                states.Add(State(window, await counters.ReadAsync(window.CounterId, ct), end));
+            }
+
+            return (states, null);
+        }
+
+        var taken = new List<string>();
+        foreach (var window in windows)
+        {
+            // An unlimited window still counts, so its reservation settles like the others.
+            var limit = window.Limit ?? Unlimited;
+            var (reserved, count) = await counters.TryReserveAsync(window.CounterId, amount, limit, end, extendExpiry: false, ct);
+            if (!reserved)
+            {
+                foreach (var id in taken)
+                {
+                    await counters.AdjustAsync(id, -amount, CancellationToken.None);
+                }
+
+                // The windows taken before stand as they were, now that this request gave them back.
+                states = states.Select(s => s with { Remaining = Math.Min(s.Limit, s.Remaining + amount) }).ToList();
+                states.Add(State(window, count, end));
+                var message = amount > limit
+                    ? $"This request may use up to {amount} tokens (prompt and max_tokens), more than the {window.Message} of {limit}; lower max_tokens or shorten the prompt."
+                    : $"The {window.Message} of {limit} is reached for this minute (this request reserves up to {amount} tokens).";
+                return (states, new Refusal(message, end, states));
+            }
+
+            taken.Add(window.CounterId);
+            if (window.Limit is not null)
+            {
+                states.Add(State(window, count, end));
+            }
+        }
+
+        // Even without a tokens limit the reservation is kept: settlement then only counts the actual usage.
+        try
+        {
+            var reservation = new TokenReservation { Id = requestId, Tokens = amount, CounterIds = taken, ExpiresAt = end.AddMinutes(1) };
+            await reservations.InsertAsync(reservation, ct);
+        }
+        catch (DuplicateDocumentException)
+        {
+            // The client reused a request id that is still unsettled: this request's reservation stays counted in full
+            // until its minute ends (never less than it used, so the limit still holds).
+        }
+
+        return (states, null);
+    }
+
+    /// <summary>
+    /// Settles a completed request: its windows get actual minus reserved. Without a reservation (a batch item, a
+    /// request admitted before the limit existed, or one the gateway already gave back) the actual tokens are added to
+    /// the minute the request completed in.
+    /// </summary>
+    public async Task SettleAsync(string workspaceId, string keyId, string requestId, long actual, DateTimeOffset completedAt, CancellationToken ct)
+    {
+        if (await reservations.GetAsync(requestId, ct) is { } reservation && await reservations.DeleteAsync(requestId, ct))
+        {
+            foreach (var id in reservation.CounterIds)
+            {
+                await counters.AdjustAsync(id, actual - reservation.Tokens, ct);
+            }
+
+            return;
+        }
+
+        if (actual <= 0)
+        {
+            return;
+        }
+
+        var end = CounterWindows.MinuteEnd(completedAt);
+        await counters.AddAsync(CounterWindows.KeyTokensMinute(keyId, completedAt), actual, end, ct);
+        await counters.AddAsync(CounterWindows.TokensMinute(workspaceId, completedAt), actual, end, ct);
+    }
+
+    /// <summary>Gives a reservation back in full: the request ran no inference (it was refused or failed before).</summary>
+    public async Task CancelAsync(string requestId)
+    {
+        if (await reservations.GetAsync(requestId, CancellationToken.None) is { } reservation
+            && await reservations.DeleteAsync(requestId, CancellationToken.None))
+        {
+            foreach (var id in reservation.CounterIds)
+            {
+                await counters.AdjustAsync(id, -reservation.Tokens, CancellationToken.None);
+            }
+        }
+    }
+
+    private const long Unlimited = long.MaxValue / 2;
+
+    private sealed record Window(string Name, string CounterId, long? Limit, string Message);
+
+    private static List<Window> Windows(string workspaceId, string keyId, PlanLimits limits, DateTimeOffset now) =>
+    [
+        new(KeyTokensMinute, CounterWindows.KeyTokensMinute(keyId, now), limits.TokensPerMinutePerKey, "key's tokens per minute limit"),
+        new(TokensMinute, CounterWindows.TokensMinute(workspaceId, now), limits.TokensPerMinute, "workspace's tokens per minute limit"),
+    ];
+
+    private static LimitState State(Window window, long count, DateTime end) =>
+        new(window.Name, LimitUnit.Tokens, window.Limit ?? Unlimited, Math.Max(0, (window.Limit ?? Unlimited) - count), end, TimeSpan.FromMinutes(1));
+}
