@@ -44,7 +44,10 @@ public sealed class TokenEstimator(IOptionsMonitor<BillingOptions> options)
         return bytes.Length + (Cap(bytes) ?? options.CurrentValue.Admission.DefaultMaxTokens);
     }
 
-    /// <summary>The completion cap the body names; null when it names none or is not JSON (the endpoint then answers 400).</summary>
+    /// <summary>
+    /// The completion cap the body names; null when it names none, or not as a number, or is not JSON (the endpoint then
+    /// answers 400).
+    /// </summary>
     private static long? Cap(ReadOnlyMemory<byte> bytes)
     {
         try
@@ -58,7 +61,8 @@ public sealed class TokenEstimator(IOptionsMonitor<BillingOptions> options)
             long? cap = null;
             foreach (var name in CapNames)
             {
-                if (json.RootElement.TryGetProperty(name, out var value) && value.TryGetInt64(out var tokens) && tokens > 0)
+                if (json.RootElement.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Number
+                    && value.TryGetInt64(out var tokens) && tokens > 0)
                 {
                     // Of several, the inference service honours one; reserving the largest is always enough.
                     cap = Math.Max(cap ?? 0, tokens);

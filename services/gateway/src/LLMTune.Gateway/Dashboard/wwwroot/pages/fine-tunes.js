@@ -152,9 +152,14 @@ async function renderJob(main, jobId, { signal }) {
       { title: 'Message', cell: e => e.message },
     ], eventList.slice(0, 200), 'No events yet.'));
 
-    live.textContent = finished.has(job.status) ? `Finished ${job.finishedAt ? new Date(job.finishedAt).toLocaleString() : ''}.` : 'Updating every second…';
-    return !finished.has(job.status);
+    // A completed job's model is deployed a moment later (the inference service announces it): keep polling for it,
+    // for at most two minutes after the job finished.
+    const deploying = job.status === 'completed' && !job.fineTunedModel && deployPolls++ < 120;
+    live.textContent = deploying ? 'Completed; deploying the model…'
+      : finished.has(job.status) ? `Finished ${job.finishedAt ? new Date(job.finishedAt).toLocaleString() : ''}.` : 'Updating every second…';
+    return deploying || !finished.has(job.status);
   };
+  let deployPolls = 0;
 
   if (await refresh()) poll(signal, 1000, refresh);
 }
