@@ -18,6 +18,7 @@
 #   LLMTUNE_TEST_S3          an S3-compatible endpoint for the artifact-store and s3:// dataset tests (with
 #                            LLMTUNE_TEST_S3_ACCESS_KEY/_SECRET_KEY); else a private s3rver (tests/s3rver, from npm)
 #                            is started on a free loopback port; LLMTUNE_NO_S3=1 skips those tests instead
+#   LLMTUNE_NO_NODE_SDK=1    do not install the OpenAI Node SDK (tests/openai-node, from npm); its test then skips
 # When Docker is used, LLMTUNE_TEST_DOCKER=1 is exported for the tests.
 # Extra arguments go to `dotnet test`, e.g. ./test.sh --filter "FullyQualifiedName~Storage".
 set -euo pipefail
@@ -86,6 +87,28 @@ wait_for_s3() {
     log "S3 server is listening"
 }
 
+# ---------------------------------------------------------------- the OpenAI Node SDK (OpenAiNodeSdkTests runs it)
+
+install_openai_node() {
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        if [[ "$(id -u)" != 0 ]]; then
+            log "node and npm are needed for the OpenAI Node SDK test: install them or set LLMTUNE_NO_NODE_SDK=1"
+            return 1
+        fi
+        log "installing nodejs and npm with apt-get"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nodejs npm >"$WORK_DIR/apt-node-sdk.log" 2>&1 \
+            || { tail -20 "$WORK_DIR/apt-node-sdk.log" >&2; log "apt-get install nodejs npm failed"; return 1; }
+    fi
+    # Under a lock, like the S3 server: npm ci empties node_modules first.
+    if ! (flock 9 && { [[ -f tests/openai-node/node_modules/openai/package.json ]] \
+        || { log "installing the OpenAI Node SDK (npm ci in tests/openai-node)";
+             npm ci --prefix tests/openai-node --no-audit --no-fund --loglevel=error >"$WORK_DIR/npm-openai.log" 2>&1; }; }) 9>tests/openai-node/.install.lock; then
+        tail -20 "$WORK_DIR/npm-openai.log" >&2 || true
+        log "npm ci in tests/openai-node failed"
+        return 1
+    fi
+}
+
 cleanup() {
     if [[ -n "$S3_PID" ]]; then
         kill "$S3_PID" 2>/dev/null || true
@@ -140,6 +163,11 @@ else
 fi
 
 ensure_chromium
+if [[ "${LLMTUNE_NO_NODE_SDK:-}" == 1 ]]; then
+    log "OpenAI Node SDK: not installed (LLMTUNE_NO_NODE_SDK=1); its test will skip"
+else
+    install_openai_node
+fi
 
 # ---------------------------------------------------------------- build once, test
 

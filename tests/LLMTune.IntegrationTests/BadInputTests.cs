@@ -94,6 +94,14 @@ public sealed class BadInputTests : IAsyncLifetime
             ["content"] = RawJson.String("Hello"),
             ["plan"] = RawJson.String("growth"),
             ["maxTokens"] = RawJson.Text("2"),
+            ["max_tokens"] = RawJson.Text("2"),
+            ["max_completion_tokens"] = RawJson.Text("2"),
+            ["top_logprobs"] = RawJson.Text("null"), // needs logprobs: true
+            ["logit_bias"] = RawJson.Text("null"),
+            ["input"] = RawJson.String("Hello"),
+            ["encoding_format"] = RawJson.String("float"),
+            ["encodingFormat"] = RawJson.String("float"),
+            ["dimensions"] = RawJson.Text("null"), // local models take only their own width
             ["metadata"] = RawJson.Text("{\"k\":\"v\"}"),
             // A fine-tune request that passes every check up to the (missing) dataset file, so no job is started.
             ["dataset"] = RawJson.String("file_doesnotexist"),

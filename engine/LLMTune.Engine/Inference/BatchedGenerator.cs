@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text;
 using System.Threading.Channels;
 using LLama;
 using LLama.Native;
@@ -55,11 +56,25 @@ internal sealed class BatchedGenerator : IDisposable
 
     public GeneratorStats Stats => _stats;
 
-    /// <summary>Queues a tokenized request; throws <see cref="EngineBusyException"/> when the wait queue is full.</summary>
-    public Generation Enqueue(int[] promptTokens, int maxTokens, GenerationRequest request, Func<SafeLLamaSamplerChainHandle> createSampler, CancellationToken cancellationToken)
+    /// <summary>
+    /// Queues a tokenized request, one sequence per choice; throws <see cref="EngineBusyException"/> when the wait queue
+    /// is full. The choices are admitted together: the first evaluates the prompt, the others copy its KV cells.
+    /// </summary>
+    public IReadOnlyList<Generation> Enqueue(int[] promptTokens, int maxTokens, GenerationRequest request, Func<int, SafeLLamaSamplerChainHandle> createSampler, CancellationToken cancellationToken)
     {
-        var sequence = EnqueueCore(new Sequence(promptTokens, maxTokens, request.Stop, createSampler, logits: null, cancellationToken, _wake));
-        return new Generation(promptTokens.Length, sequence.Tokens.Reader, sequence.Result.Task, cancellationToken);
+        var head = new Sequence(promptTokens, maxTokens, request.Stop, () => createSampler(0), logits: null, cancellationToken, _wake) { TopLogprobs = request.TopLogprobs };
+        for (var choice = 1; choice < request.Choices; choice++)
+        {
+            var index = choice;
+            head.Forks.Add(new Sequence(promptTokens, maxTokens, request.Stop, () => createSampler(index), logits: null, cancellationToken, _wake)
+            {
+                TopLogprobs = request.TopLogprobs,
+                IsFork = true,
+            });
+        }
+
+        EnqueueCore(head);
+        return head.Forks.Prepend(head).Select(s => new Generation(promptTokens.Length, s.Tokens.Reader, s.Result.Task, cancellationToken)).ToArray();
     }
 
     /// <summary>The logits after <paramref name="promptTokens"/> (the next-token distribution), computed in the batch loop like any request.</summary>
@@ -90,6 +105,7 @@ internal sealed class BatchedGenerator : IDisposable
             if (_pending.Count >= _queueCapacity + free)
             {
                 sequence.CancellationRegistration.Dispose();
+                sequence.Forks.ForEach(f => f.CancellationRegistration.Dispose());
                 throw new EngineBusyException(_name, _active, _pending.Count, _queueCapacity);
             }
 
@@ -250,21 +266,26 @@ internal sealed class BatchedGenerator : IDisposable
                 {
                     _pending.Dequeue();
                     CompleteWithoutSlot(next);
+                    next.Forks.ForEach(CompleteWithoutSlot);
                     continue;
                 }
 
-                var slot = Array.IndexOf(_slots, null);
-                if (slot < 0)
+                // A request's choices start together, so the forks can copy the prompt's cells once it is evaluated.
+                if (_slots.Count(s => s is null) < 1 + next.Forks.Count)
                 {
                     return;
                 }
 
                 _pending.Dequeue();
-                next.SeqId = slot;
-                next.Sampler = next.Logits is null ? next.CreateSampler() : null;
-                _slots[slot] = next;
-                _active++;
-                _admissionOrder.Add(next);
+                foreach (var sequence in next.Forks.Prepend(next))
+                {
+                    var slot = Array.IndexOf(_slots, null);
+                    sequence.SeqId = slot;
+                    sequence.Sampler = sequence.Logits is null ? sequence.CreateSampler() : null;
+                    _slots[slot] = sequence;
+                    _active++;
+                    _admissionOrder.Add(sequence);
+                }
             }
         }
     }
@@ -280,6 +301,11 @@ internal sealed class BatchedGenerator : IDisposable
         {
             sequence.LogitIndex = -1;
             sequence.FedThisStep = 0;
+            if (sequence.IsFork)
+            {
+                continue; // starts from its head's cells once the head has evaluated the prompt
+            }
+
             if (sequence.PromptFed == sequence.Prompt.Length && budget > 0)
             {
                 sequence.FedThisStep = 1;
@@ -290,7 +316,7 @@ internal sealed class BatchedGenerator : IDisposable
         foreach (var sequence in _admissionOrder)
         {
             var remaining = sequence.Prompt.Length - sequence.PromptFed;
-            if (budget > 0 && remaining > 0)
+            if (budget > 0 && remaining > 0 && !sequence.IsFork)
             {
                 sequence.FedThisStep = Math.Min(remaining, budget);
                 budget -= sequence.FedThisStep;
@@ -337,7 +363,18 @@ internal sealed class BatchedGenerator : IDisposable
             return;
         }
 
+        if (sequence.CompletionTokens == 0 && sequence.Forks.Count > 0)
+        {
+            StartForks(sequence);
+        }
+
         var token = sequence.Sampler!.Sample(_context.NativeHandle, sequence.LogitIndex);
+        var logprob = sequence.TopLogprobs is { } top ? Logprob(sequence.LogitIndex, token, top) : null;
+        if (logprob is not null)
+        {
+            sequence.Logprobs.Add(logprob);
+        }
+
         _tokensGenerated++;
         sequence.CompletionTokens++;
         if (sequence.CompletionTokens == 1)
@@ -368,13 +405,84 @@ internal sealed class BatchedGenerator : IDisposable
 
         if (finish is { } reason)
         {
-            Finish(sequence, reason, new GeneratedTokenDraft((int)token, text));
+            Finish(sequence, reason, new GeneratedTokenDraft((int)token, text, logprob));
         }
         else
         {
             sequence.LastToken = (int)token;
-            sequence.Tokens.Writer.TryWrite(new GeneratedToken((int)token, text, sequence.CompletionTokens - 1));
+            sequence.Tokens.Writer.TryWrite(new GeneratedToken((int)token, text, sequence.CompletionTokens - 1) { Logprob = logprob });
         }
+    }
+
+    /// <summary>
+    /// The head's prompt is in the KV cache and its logits are computed: each fork takes a copy of the cells (no second
+    /// evaluation of the prompt) and samples its first token from the same logits.
+    /// </summary>
+    private void StartForks(Sequence head)
+    {
+        foreach (var fork in head.Forks)
+        {
+            if (fork.SeqId < 0)
+            {
+                continue; // already cancelled
+            }
+
+            _context.NativeHandle.MemorySequenceCopy((LLamaSeqId)head.SeqId, (LLamaSeqId)fork.SeqId, -1, -1);
+            fork.PromptFed = fork.Prompt.Length;
+            fork.Position = head.Position;
+            fork.IsFork = false;
+            fork.LogitIndex = head.LogitIndex;
+            SampleNext(fork);
+            fork.LogitIndex = -1; // sampled; the step's loop must not sample it again
+        }
+    }
+
+    /// <summary>Log-softmax of the raw logits at <paramref name="logitIndex"/>: the chosen token's and the <paramref name="top"/> best.</summary>
+    private TokenLogprob Logprob(int logitIndex, LLamaToken chosen, int top)
+    {
+        var logits = _context.NativeHandle.GetLogitsIth(logitIndex);
+        var max = float.NegativeInfinity;
+        foreach (var logit in logits)
+        {
+            max = Math.Max(max, logit);
+        }
+
+        double sum = 0;
+        foreach (var logit in logits)
+        {
+            sum += Math.Exp(logit - max);
+        }
+
+        var logSum = max + (float)Math.Log(sum);
+        var best = new List<TokenAlternative>(top);
+        if (top > 0)
+        {
+            // A bounded min-heap keeps the best `top` ids in one pass over the vocabulary.
+            var heap = new PriorityQueue<int, float>(top + 1);
+            for (var id = 0; id < logits.Length; id++)
+            {
+                heap.Enqueue(id, logits[id]);
+                if (heap.Count > top)
+                {
+                    heap.Dequeue();
+                }
+            }
+
+            var ids = new int[heap.Count];
+            for (var i = ids.Length - 1; i >= 0; i--)
+            {
+                ids[i] = heap.Dequeue();
+            }
+
+            foreach (var id in ids)
+            {
+                var bytes = Piece((LLamaToken)id).ToArray();
+                best.Add(new TokenAlternative(Encoding.UTF8.GetString(bytes), bytes, logits[id] - logSum));
+            }
+        }
+
+        var chosenBytes = Piece(chosen).ToArray();
+        return new TokenLogprob(Encoding.UTF8.GetString(chosenBytes), chosenBytes, logits[(int)chosen] - logSum, best);
     }
 
     private byte[] _pieceBuffer = new byte[64];
@@ -391,7 +499,7 @@ internal sealed class BatchedGenerator : IDisposable
         return _pieceBuffer.AsSpan(0, length);
     }
 
-    private readonly record struct GeneratedTokenDraft(int TokenId, string Text);
+    private readonly record struct GeneratedTokenDraft(int TokenId, string Text, TokenLogprob? Logprob);
 
     /// <summary>Frees the slot and KV cells, then publishes the result (so observers of the result see the slot free).</summary>
     private void Finish(Sequence sequence, FinishReason reason, GeneratedTokenDraft? lastToken = null)
@@ -403,10 +511,13 @@ internal sealed class BatchedGenerator : IDisposable
             sequence.CompletionTokens,
             reason,
             sequence.TimeToFirstToken,
-            sequence.Clock.Elapsed);
+            sequence.Clock.Elapsed)
+        {
+            Logprobs = sequence.TopLogprobs is null ? null : sequence.Logprobs,
+        };
         if (lastToken is { } draft)
         {
-            sequence.Tokens.Writer.TryWrite(new GeneratedToken(draft.TokenId, draft.Text, sequence.CompletionTokens - 1, result));
+            sequence.Tokens.Writer.TryWrite(new GeneratedToken(draft.TokenId, draft.Text, sequence.CompletionTokens - 1, result) { Logprob = draft.Logprob });
         }
 
         sequence.Tokens.Writer.TryComplete();
@@ -416,6 +527,13 @@ internal sealed class BatchedGenerator : IDisposable
     private void Fail(Sequence sequence, Exception error)
     {
         Release(sequence);
+
+        // Forks that never got the prompt's cells cannot go on without their head.
+        foreach (var fork in sequence.Forks.Where(f => f.IsFork && f.SeqId >= 0))
+        {
+            Fail(fork, error);
+        }
+
         sequence.Logits?.TrySetException(error);
         sequence.Tokens.Writer.TryComplete(error);
         sequence.Result.TrySetException(error);
@@ -458,12 +576,15 @@ internal sealed class BatchedGenerator : IDisposable
 
         lock (_gate)
         {
-            while (_pending.TryDequeue(out var queued))
+            while (_pending.TryDequeue(out var head))
             {
-                queued.CancellationRegistration.Dispose();
-                queued.Logits?.TrySetException(error);
-                queued.Tokens.Writer.TryComplete(error);
-                queued.Result.TrySetException(error);
+                foreach (var queued in head.Forks.Prepend(head))
+                {
+                    queued.CancellationRegistration.Dispose();
+                    queued.Logits?.TrySetException(error);
+                    queued.Tokens.Writer.TryComplete(error);
+                    queued.Result.TrySetException(error);
+                }
             }
         }
 
@@ -530,5 +651,14 @@ internal sealed class BatchedGenerator : IDisposable
         public int LogitIndex { get; set; } = -1;
         public int FedThisStep { get; set; }
         public TimeSpan TimeToFirstToken { get; set; }
+
+        /// <summary>The request's other choices, queued and admitted with this one (the head).</summary>
+        public List<Sequence> Forks { get; } = [];
+
+        /// <summary>A choice that waits for its head's prompt cells instead of evaluating the prompt itself.</summary>
+        public bool IsFork { get; set; }
+
+        public int? TopLogprobs { get; init; }
+        public List<TokenLogprob> Logprobs { get; } = [];
     }
 }

@@ -118,13 +118,40 @@ public sealed partial class LoadedModel : IAsyncDisposable
     public Generation Generate(GenerationRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
+        if (request.Choices != 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(request), request.Choices, "Use GenerateChoices for more than one choice.");
+        }
+
+        return GenerateChoices(request, cancellationToken)[0];
+    }
+
+    /// <summary>
+    /// Starts <see cref="GenerationRequest.Choices"/> generations of one prompt, in choice order; the prompt is
+    /// evaluated once and the other choices copy its KV cells. Throws like <see cref="Generate"/>.
+    /// </summary>
+    public IReadOnlyList<Generation> GenerateChoices(GenerationRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
         request.Validate();
         using var weights = UseWeights();
         CheckGrammar(request);
         var generator = GetGenerator(request.Variant);
+        if (request.Choices > generator.MaxSequences)
+        {
+            throw new ArgumentOutOfRangeException(nameof(GenerationRequest.Choices), request.Choices,
+                $"This model runs at most {generator.MaxSequences} sequences at once, so it gives at most {generator.MaxSequences} choices.");
+        }
+
+        foreach (var id in request.LogitBias.Keys.Where(id => id < 0 || id >= _weights.Vocab.Count).Take(1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(GenerationRequest.LogitBias), id,
+                $"Logit bias token ids must be between 0 and {_weights.Vocab.Count - 1}; {id} is not.");
+        }
+
         var prompt = TokenizePrompt(request);
         var maxTokens = CheckContext(prompt.Length, request.MaxTokens);
-        return generator.Enqueue(prompt, maxTokens, request, () => CreateSampler(request), cancellationToken);
+        return generator.Enqueue(prompt, maxTokens, request, choice => CreateSampler(request, choice), cancellationToken);
     }
 
     /// <summary>
@@ -202,6 +229,123 @@ public sealed partial class LoadedModel : IAsyncDisposable
     }
 
     private int _templateFallbackLogged;
+
+    /// <summary>
+    /// One embedding per input: the mean of the last hidden states over the input's tokens, L2-normalised. Runs on a
+    /// context of its own (one input at a time), so it never waits behind or slows the generation loop's batches.
+    /// </summary>
+    public Task<float[][]> EmbedAsync(IReadOnlyList<int[]> inputs, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(inputs);
+        foreach (var tokens in inputs)
+        {
+            if (tokens.Length == 0)
+            {
+                throw new ArgumentException("An input to embed is empty.", nameof(inputs));
+            }
+
+            if (tokens.Length > ContextLength)
+            {
+                throw new ContextLengthExceededException(tokens.Length, null, ContextLength);
+            }
+
+            foreach (var id in tokens.Where(id => id < 0 || id >= Summary.VocabularySize).Take(1))
+            {
+                throw new ArgumentOutOfRangeException(nameof(inputs), id, $"Token ids must be between 0 and {Summary.VocabularySize - 1}; {id} is not.");
+            }
+        }
+
+        return EmbedCoreAsync(inputs, cancellationToken);
+    }
+
+    /// <summary>The token ids an embedding input text stands for (with BOS where the model adds one).</summary>
+    public int[] TokenizeForEmbedding(string text) => Tokenize(text, _weights.Vocab.ShouldAddBOS);
+
+    private async Task<float[][]> EmbedCoreAsync(IReadOnlyList<int[]> inputs, CancellationToken cancellationToken)
+    {
+        await _embedding.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            // Native work on a pool thread; the weights lease is a thread-affine lock, taken and left on that thread.
+            return await Task.Run(() =>
+            {
+                using var weights = UseWeights();
+                var context = _embeddingContext ??= CreateEmbeddingContext();
+                var result = new float[inputs.Count][];
+                var batch = new LLamaBatch();
+                for (var i = 0; i < inputs.Count; i++)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    batch.Clear();
+                    for (var position = 0; position < inputs[i].Length; position++)
+                    {
+                        batch.Add((LLamaToken)inputs[i][position], position, (LLamaSeqId)0, true);
+                    }
+
+                    context.NativeHandle.MemorySequenceRemove((LLamaSeqId)0, -1, -1);
+                    var decoded = context.NativeHandle.Decode(batch);
+                    if (decoded != DecodeResult.Ok)
+                    {
+                        throw new InferenceFailedException($"llama.cpp could not compute embeddings ({decoded}).");
+                    }
+
+                    result[i] = Normalize(context.NativeHandle.GetEmbeddingsSeq((LLamaSeqId)0).ToArray());
+                }
+
+                context.NativeHandle.MemorySequenceRemove((LLamaSeqId)0, -1, -1);
+                return result;
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _embedding.Release();
+        }
+    }
+
+    private static float[] Normalize(float[] vector)
+    {
+        double norm = 0;
+        foreach (var x in vector)
+        {
+            norm += (double)x * x;
+        }
+
+        var scale = norm > 0 ? (float)(1 / Math.Sqrt(norm)) : 0f;
+        for (var i = 0; i < vector.Length; i++)
+        {
+            vector[i] *= scale;
+        }
+
+        return vector;
+    }
+
+    private LLamaContext CreateEmbeddingContext()
+    {
+        ThrowIfDisposed();
+        var contextParams = new ModelParams(_options.Path)
+        {
+            // Mean pooling needs a whole input in one micro-batch.
+            ContextSize = (uint)ContextLength,
+            BatchSize = (uint)ContextLength,
+            UBatchSize = (uint)ContextLength,
+            SeqMax = 1,
+            Embeddings = true,
+            PoolingType = LLamaPoolingType.Mean,
+            Threads = _options.Threads ?? Environment.ProcessorCount,
+            BatchThreads = _options.Threads ?? Environment.ProcessorCount,
+        };
+        try
+        {
+            return _weights.CreateContext(contextParams, _logger);
+        }
+        catch (Exception e) when (e is LLama.Exceptions.RuntimeError)
+        {
+            throw new ModelLoadException($"llama.cpp could not create an embedding context for '{Id}': {e.Message}", e);
+        }
+    }
+
+    private readonly SemaphoreSlim _embedding = new(1, 1);
+    private LLamaContext? _embeddingContext;
 
     public GeneratorStats GetStats(string? variant = null) => GetGenerator(variant).Stats;
 
@@ -341,6 +485,9 @@ public sealed partial class LoadedModel : IAsyncDisposable
             }
 
             await Task.WhenAll(generators.Select(g => g.StopAsync())).ConfigureAwait(false);
+            await _embedding.WaitAsync().ConfigureAwait(false);
+            _embeddingContext?.Dispose();
+            _embeddingContext = null;
             foreach (var (adapter, _) in _adapters.Values)
             {
                 adapter.Unload();
@@ -448,14 +595,32 @@ public sealed partial class LoadedModel : IAsyncDisposable
         return maxTokens ?? ContextLength - promptTokens;
     }
 
-    private SafeLLamaSamplerChainHandle CreateSampler(GenerationRequest request)
+    private SafeLLamaSamplerChainHandle CreateSampler(GenerationRequest request, int choice)
     {
         var chain = SafeLLamaSamplerChainHandle.Create(LLamaSamplerChainParams.Default());
         AddGrammar(chain, request);
+        var biases = request.LogitBias.Select(b => new LLamaLogitBias
+        {
+            Token = b.Key,
+            // OpenAI: -100 and 100 ban or force a token; an infinite bias makes that exact whatever the logits.
+            Bias = b.Value <= -100 ? float.NegativeInfinity : b.Value >= 100 ? 1e30f : b.Value,
+        });
         if (request.IgnoreEndOfGeneration)
         {
-            var bans = _endOfGenerationTokens.Value.Select(t => new LLamaLogitBias { Token = t, Bias = float.NegativeInfinity }).ToArray();
-            chain.AddLogitBias(_weights.Vocab.Count, bans);
+            biases = biases.Concat(_endOfGenerationTokens.Value.Select(t => new LLamaLogitBias { Token = t, Bias = float.NegativeInfinity }));
+        }
+
+        var bias = biases.ToArray();
+        if (bias.Length > 0)
+        {
+            chain.AddLogitBias(_weights.Vocab.Count, bias);
+        }
+
+        if (request.PresencePenalty != 0 || request.FrequencyPenalty != 0)
+        {
+            // llama.cpp's penalties are OpenAI's (logit -= count * frequency + (count > 0) * presence), counted over
+            // the tokens this sampler has accepted: the completion so far, the whole of it.
+            chain.AddPenalties(ContextLength, 1f, request.FrequencyPenalty, request.PresencePenalty);
         }
 
         if (request.Temperature <= 0)
@@ -471,7 +636,8 @@ public sealed partial class LoadedModel : IAsyncDisposable
             chain.AddTopP(request.TopP, 1);
         }
 
-        chain.AddDistributionSampler(request.Seed ?? (uint)Random.Shared.Next());
+        // Each choice its own stream of random numbers, reproducible from the request's seed.
+        chain.AddDistributionSampler(request.Seed is { } seed ? unchecked(seed + (uint)choice) : (uint)Random.Shared.Next());
         return chain;
     }
 

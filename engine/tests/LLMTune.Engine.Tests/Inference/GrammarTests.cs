@@ -24,6 +24,26 @@ public sealed class GrammarTests
         }
     }
 
+    [Fact]
+    public async Task Every_choice_follows_the_grammar_with_its_own_grammar_state()
+    {
+        await using var host = await LoadedTestModel.LoadAsync(TestModels.SmallPath, maxSequences: 4);
+        const string grammar = """
+            root ::= "[" [a-z]{1,6} "]"
+            """;
+        var request = new GenerationRequest { Prompt = "Once upon a time", MaxTokens = 40, Temperature = 1f, Seed = 3, Grammar = grammar, Choices = 4, PresencePenalty = 1f, TopLogprobs = 1 };
+
+        var choices = await Task.WhenAll(host.Model.GenerateChoices(request, Ct).Select(g => g.Completion));
+
+        // One grammar sampler shared by the choices would see every choice's tokens and reject the second "[".
+        Assert.Equal(4, choices.Length);
+        Assert.All(choices, c => Assert.Matches("^\\[[a-z]{1,6}\\]$", c.Text));
+        Assert.All(choices, c => Assert.Equal(FinishReason.Stop, c.FinishReason));
+        Assert.All(choices, c => Assert.Equal(c.CompletionTokens, c.Logprobs!.Count));
+        Assert.True(choices.Select(c => c.Text).Distinct().Count() > 1, string.Join(", ", choices.Select(c => c.Text)));
+        Assert.Equal(0, host.Model.GetStats().ActiveSequences);
+    }
+
     [Theory]
     [InlineData("root ::= missing-rule")]
     [InlineData("root ::= root \"a\" | \"b\"")]

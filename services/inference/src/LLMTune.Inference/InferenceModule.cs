@@ -34,6 +34,7 @@ public sealed class InferenceModule : IServiceModule
         new("/v1/models/{**rest}", GenerationTimeout),
         new("/v1/chat/{**rest}", GenerationTimeout),
         new("/v1/completions", GenerationTimeout),
+        new("/v1/embeddings", GenerationTimeout),
         new("/v1/playground/{**rest}", GenerationTimeout),
     ];
 
@@ -51,6 +52,17 @@ public sealed class InferenceModule : IServiceModule
         });
 
         var services = builder.Services;
+
+        // The OpenAPI generator names properties with the host's camelCase; OpenAI's types are snake_case on the wire.
+        services.Configure<Microsoft.AspNetCore.OpenApi.OpenApiOptions>("v1", o => o.AddSchemaTransformer((schema, context, _) =>
+        {
+            if (context.JsonTypeInfo.Type.Namespace == typeof(OpenAiJson).Namespace)
+            {
+                OpenAiJson.SnakeCaseSchema(schema);
+            }
+
+            return Task.CompletedTask;
+        }));
         services.AddOptions<InferenceOptions>().BindConfiguration(InferenceOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<InferenceOptions>, InferenceOptionsValidator>();
 
@@ -115,6 +127,18 @@ public sealed class InferenceModule : IServiceModule
             .WithTags("OpenAI-compatible")
             .Accepts<CompletionRequest>("application/json")
             .Produces<TextCompletion>();
+        v1.MapPost("/embeddings", EmbeddingsEndpoint.HandleAsync)
+            .WithTags("OpenAI-compatible")
+            .Accepts<EmbeddingsRequest>("application/json")
+            .Produces<EmbeddingsResponse>();
+
+        // Documents the native embeddings route; ids with slashes reach the same handler through the catch-all above.
+        models.MapPost("/{modelId}/embeddings", (string modelId, HttpContext http, InferenceResponder responder, InferenceService inference, UsageMeter meter,
+                IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions> json) =>
+                NativeEmbeddingsEndpoint.HandleAsync(http, Uri.UnescapeDataString(modelId), json.Value.SerializerOptions, inference, responder, meter))
+            .WithTags("Embeddings")
+            .Accepts<NativeEmbeddingsRequest>("application/json")
+            .Produces<NativeEmbeddingsResponse>();
     }
 
     private sealed class BatchItemRunIndexes(BatchItemRuns runs) : Microsoft.Extensions.Hosting.IHostedService

@@ -246,6 +246,96 @@ public sealed class StructuredOutputTests(InferenceHost fixture)
         AssertValid(JsonSchema.FromText(AnswerSchema), content.ToString(), "stream");
     }
 
+    [Fact]
+    public async Task With_n_choices_every_choice_follows_the_schema_and_carries_its_logprobs()
+    {
+        using var client = fixture.Client();
+        var schema = JsonSchema.FromText(AnswerSchema);
+        var body = await (await client.PostAsJsonAsync("/v1/chat/completions", new
+        {
+            model = Model,
+            messages = new[] { new { role = "user", content = "Add 3 and 4." } },
+            n = 3,
+            seed = 2,
+            logprobs = true,
+            presence_penalty = 0.5,
+            response_format = new { type = "json_schema", json_schema = new { name = "answer", schema = JsonDocument.Parse(AnswerSchema).RootElement } },
+        }, Ct)).Json();
+
+        var choices = body.GetProperty("choices").EnumerateArray().ToArray();
+        Assert.Equal([0, 1, 2], choices.Select(c => c.GetProperty("index").GetInt32()));
+        var tokens = 0;
+        foreach (var choice in choices)
+        {
+            Assert.Equal("stop", choice.GetProperty("finish_reason").GetString());
+            AssertValid(schema, choice.GetProperty("message").GetProperty("content").GetString()!, $"choice {choice.GetProperty("index")}");
+            tokens += choice.GetProperty("logprobs").GetProperty("content").GetArrayLength();
+        }
+
+        Assert.Equal(body.GetProperty("usage").GetProperty("completion_tokens").GetInt32(), tokens);
+    }
+
+    [Fact]
+    public async Task With_n_choices_each_choice_makes_its_own_tool_call()
+    {
+        using var client = fixture.Client();
+        var schema = JsonSchema.FromText(WeatherParameters);
+        var request = JsonSerializer.SerializeToNode(WeatherRequest(new { type = "function", function = new { name = "get_weather" } }, seed: 4, stream: false))!;
+        request["n"] = 2;
+        var body = await (await client.PostAsJsonAsync("/v1/chat/completions", request, Ct)).Json();
+
+        var choices = body.GetProperty("choices").EnumerateArray().ToArray();
+        Assert.Equal(2, choices.Length);
+        var ids = new HashSet<string>();
+        foreach (var choice in choices)
+        {
+            Assert.Equal("tool_calls", choice.GetProperty("finish_reason").GetString());
+            var call = Assert.Single(choice.GetProperty("message").GetProperty("tool_calls").EnumerateArray());
+            Assert.True(ids.Add(call.GetProperty("id").GetString()!), "each choice's call has its own id");
+            AssertValid(schema, call.GetProperty("function").GetProperty("arguments").GetString()!, $"choice {choice.GetProperty("index")}");
+        }
+    }
+
+    [Fact]
+    public async Task Streamed_required_tool_calls_with_n_choices_arrive_under_each_choice_index()
+    {
+        using var client = fixture.Client();
+        var request = JsonSerializer.SerializeToNode(WeatherRequest("required", seed: 9, stream: true, parallel: false))!;
+        request["n"] = 2;
+        using var message = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = JsonContent.Create(request) };
+        using var response = await client.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, Ct);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+
+        var names = new Dictionary<int, string?>();
+        var finish = new Dictionary<int, string>();
+        await foreach (var sse in response.ReadEventsAsync(Ct))
+        {
+            if (sse.Data == "[DONE]")
+            {
+                break;
+            }
+
+            var choice = sse.Json.GetProperty("choices")[0];
+            var index = choice.GetProperty("index").GetInt32();
+            if (choice.GetProperty("finish_reason").GetString() is { } reason)
+            {
+                finish[index] = reason;
+            }
+
+            if (choice.GetProperty("delta").TryGetProperty("tool_calls", out var calls))
+            {
+                var call = Assert.Single(calls.EnumerateArray());
+                Assert.False(names.ContainsKey(index), "required sends each choice's call once, at the end");
+                names[index] = call.GetProperty("function").GetProperty("name").GetString();
+            }
+        }
+
+        Assert.Equal([0, 1], names.Keys.Order());
+        Assert.All(names.Values, name => Assert.Contains(name, new[] { "get_weather", "get_time" }));
+        Assert.Equal("tool_calls", finish[0]);
+        Assert.Equal("tool_calls", finish[1]);
+    }
+
     [Theory]
     [InlineData("""{"type": "array", "items": {"type": "string", "format": "date"}, "minItems": 1, "maxItems": 2}""")]
     [InlineData("""{"type": "object", "properties": {"a": {"type": ["integer", "null"]}, "b": {"const": "x"}, "c": {"type": "string", "format": "uuid"}}, "required": ["b"]}""")]

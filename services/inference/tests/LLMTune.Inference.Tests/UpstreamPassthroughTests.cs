@@ -30,11 +30,17 @@ public sealed class UpstreamPassthroughTests : IAsyncLifetime
          "usage":{"prompt_tokens":31,"completion_tokens":7,"total_tokens":38,"completion_tokens_details":{"reasoning_tokens":0}}}
         """;
 
+    private const string EmbeddingsAnswer = """
+        {"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.6,0.8]},{"object":"embedding","index":1,"embedding":[1.0,0.0]}],
+         "model":"vendor-model-2025","usage":{"prompt_tokens":5,"total_tokens":5}}
+        """;
+
     public async ValueTask InitializeAsync()
     {
         _upstream = await RecordingUpstream.StartAsync();
         _upstream.Answers["/v1/chat/completions"] = ToolCallAnswer;
         _upstream.Answers["/v1/completions"] = """{"id":"cmpl-up","object":"text_completion","created":1,"model":"vendor-model-2025","choices":[{"text":"hi","index":0,"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":2,"completion_tokens":1,"total_tokens":3}}""";
+        _upstream.Answers["/v1/embeddings"] = EmbeddingsAnswer;
         _upstream.StreamAnswers["/v1/chat/completions"] =
             "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"vendor-model-2025\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"tool_calls\":[{\"index\":0,\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":\"\"}}]},\"logprobs\":null,\"finish_reason\":null}]}\n\n"
             + "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"vendor-model-2025\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"city\\\":\\\"Oslo\\\"}\"}}]},\"logprobs\":null,\"finish_reason\":null}]}\n\n"
@@ -133,6 +139,41 @@ public sealed class UpstreamPassthroughTests : IAsyncLifetime
         var (path, received) = _upstream.Received.Last();
         Assert.Equal("/v1/completions", path);
         Assert.Equal("""{"model":"vendor-model-2025","prompt":["a","b"],"echo":true,"best_of":2}""", Encoding.UTF8.GetString(received));
+    }
+
+    [Fact]
+    public async Task Embeddings_pass_through_byte_for_byte_and_are_metered()
+    {
+        using var client = _host.Client(_host.InitialKey);
+        const string sent = """{"model": "rec/model", "input": ["a", "b"], "encoding_format": "float", "dimensions": 2, "user": "u", "x_extra": [1]}""";
+        var response = await client.PostAsync("/v1/embeddings", new StringContent(sent, Encoding.UTF8, "application/json"));
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, body);
+
+        var (path, received) = _upstream.Received.Last();
+        Assert.Equal("/v1/embeddings", path);
+        Assert.Equal(sent.Replace("\"rec/model\"", $"\"{UpstreamModel}\""), Encoding.UTF8.GetString(received));
+        Assert.Equal(EmbeddingsAnswer.Replace($"\"model\":\"{UpstreamModel}\"", $"\"model\":\"{ModelId}\""), body);
+        var usage = await Eventually.Get(() => Task.FromResult(_events.Of<InferenceCompleted>().LastOrDefault(e => e.CorrelationId == Header(response))),
+            e => e is not null, what: "the embeddings' InferenceCompleted");
+        Assert.Equal((5, 0, ModelId), (usage.PromptTokens, usage.CompletionTokens, usage.Model));
+    }
+
+    [Fact]
+    public async Task Native_embeddings_on_an_upstream_model_ask_its_embeddings_endpoint_and_answer_camel_case()
+    {
+        using var client = _host.Client(_host.InitialKey);
+        var response = await client.PostAsync("/v1/models/rec/model/embeddings",
+            new StringContent("""{"input": ["a", "b"], "encodingFormat": "float"}""", Encoding.UTF8, "application/json"));
+        var json = await response.Json();
+
+        var (path, received) = _upstream.Received.Last();
+        Assert.Equal("/v1/embeddings", path);
+        Assert.Equal($$"""{"model":"{{UpstreamModel}}","input":["a","b"],"encoding_format":"float"}""", Encoding.UTF8.GetString(received));
+        Assert.Equal(ModelId, json.GetProperty("model").GetString());
+        Assert.Equal(5, json.GetProperty("tokens").GetInt32());
+        Assert.Equal([0.6f, 0.8f], json.GetProperty("data")[0].GetProperty("embedding").EnumerateArray().Select(x => x.GetSingle()));
+        Assert.Equal(1, json.GetProperty("data")[1].GetProperty("index").GetInt32());
     }
 
     private static string Header(HttpResponseMessage response) => response.Headers.GetValues("x-request-id").First();

@@ -25,6 +25,9 @@ public sealed class RecordingUpstream : IAsyncDisposable
     /// <summary>The JSON answer per path, e.g. <c>/v1/chat/completions</c>.</summary>
     public ConcurrentDictionary<string, string> Answers { get; } = new();
 
+    /// <summary>A JSON answer computed from the request body per path; takes precedence over <see cref="Answers"/>.</summary>
+    public ConcurrentDictionary<string, Func<byte[], string>> Responders { get; } = new();
+
     /// <summary>The SSE answer (raw text, events included) per path, used when the request asks to stream.</summary>
     public ConcurrentDictionary<string, string> StreamAnswers { get; } = new();
 
@@ -52,6 +55,13 @@ public sealed class RecordingUpstream : IAsyncDisposable
         {
             context.Response.ContentType = "text/event-stream";
             await context.Response.WriteAsync(events);
+            return;
+        }
+
+        if (Responders.TryGetValue(path, out var responder))
+        {
+            context.Response.ContentType = "application/json";
+            await context.Response.WriteAsync(responder(bytes));
             return;
         }
 

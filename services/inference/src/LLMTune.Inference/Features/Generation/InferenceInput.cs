@@ -22,6 +22,8 @@ public sealed record ParameterNames(string Prompt, string MaxTokens)
 /// <summary>
 /// The end of a call: the model that answered, the text, usage and why it ended
 /// (<c>stop</c>, <c>length</c>, <c>cancelled</c> when the client left, <c>error</c> when the model failed mid-way).
+/// With several choices, <see cref="Text"/> and <see cref="FinishReason"/> are the first choice's and
+/// <see cref="CompletionTokens"/> counts the tokens of all of them (the prompt counts once).
 /// </summary>
 public sealed record InferenceOutcome(string Model, string Text, int PromptTokens, int CompletionTokens, string FinishReason)
 {
@@ -29,7 +31,20 @@ public sealed record InferenceOutcome(string Model, string Text, int PromptToken
     public const string Length = "length";
     public const string Cancelled = "cancelled";
     public const string Error = "error";
+
+    /// <summary>Every choice in order; one (the text above) unless the request asked for more.</summary>
+    public IReadOnlyList<ChoiceOutcome> Choices
+    {
+        get => field ?? [new ChoiceOutcome(0, Text, FinishReason, null)];
+        init;
+    }
 }
+
+/// <summary>One choice's text, why it ended, and its tokens' log probabilities when they were asked for.</summary>
+public sealed record ChoiceOutcome(int Index, string Text, string FinishReason, IReadOnlyList<TokenLogprob>? Logprobs);
+
+/// <summary>A streamed piece: the choice it belongs to, its text (may be empty) and the token's log probability when asked for.</summary>
+public sealed record ModelDelta(int Choice, string Text, TokenLogprob? Logprob = null);
 
 /// <summary>
 /// A started generation on a local or upstream model. Errors that can still become an HTTP status (unknown model,
@@ -42,6 +57,15 @@ public abstract class ModelCall : IAsyncDisposable
 
     /// <summary>Text deltas as the model produces them; ends when the generation does.</summary>
     public abstract IAsyncEnumerable<string> StreamAsync(CancellationToken cancellationToken);
+
+    /// <summary>The deltas with their choice and log probabilities; a call with one choice and none streams its text as choice 0.</summary>
+    public virtual async IAsyncEnumerable<ModelDelta> StreamDeltasAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await foreach (var text in StreamAsync(cancellationToken).ConfigureAwait(false))
+        {
+            yield return new ModelDelta(0, text);
+        }
+    }
 
     /// <summary>Runs to the end (or returns the end a finished stream reached).</summary>
     public abstract Task<InferenceOutcome> CompleteAsync(CancellationToken cancellationToken);

@@ -20,7 +20,7 @@ public interface IInferenceFormat
     Task StreamStartAsync(HttpResponse response, string model);
 
     /// <summary>Writes one piece without flushing (the relay flushes when the model pauses or a few piled up).</summary>
-    Task StreamDeltaAsync(HttpResponse response, string model, string delta);
+    Task StreamDeltaAsync(HttpResponse response, string model, ModelDelta delta);
 
     Task StreamEndAsync(HttpResponse response, InferenceOutcome outcome, long latencyMs);
 
@@ -49,17 +49,12 @@ public sealed class InferenceResponder(InferenceService inference, UsageMeter me
         var model = await inference.ResolveAsync(request.ModelId, caller.WorkspaceId, request.ModelParam, http.RequestAborted);
         if (request.Upstream is { } raw && model is UpstreamServedModel upstream)
         {
-            var (answering, answer) = await StartUpstreamAsync(upstream, raw, request.Stream, caller, http.RequestAborted);
-            if (answering is UpstreamServedModel relayed)
+            if (await PassThroughAsync(http, upstream, raw, request.Stream, caller, request.StartedAt) is not { } fallback)
             {
-                var outcome = await UpstreamPassthrough.RelayAsync(http, relayed, answer!, request.Stream);
-                var latencyMs = ElapsedMs(request.StartedAt);
-                AccessLog.RecordInference(http, outcome.Model, outcome.PromptTokens, outcome.CompletionTokens);
-                http.Response.OnCompleted(() => meter.PublishAsync(caller, outcome, latencyMs, request.Stream));
                 return Results.Empty;
             }
 
-            model = answering; // a local fallback
+            model = fallback;
         }
 
         var input = request.Input();
@@ -92,10 +87,29 @@ public sealed class InferenceResponder(InferenceService inference, UsageMeter me
     }
 
     /// <summary>
+    /// Relays an OpenAI-compatible body to an upstream model (or its upstream fallbacks) and meters it; returns null
+    /// when the answer has been relayed, or the local fallback that must answer instead.
+    /// </summary>
+    public async Task<ServedModel?> PassThroughAsync(HttpContext http, UpstreamServedModel model, UpstreamRequest raw, bool stream, InferenceCaller caller, long startedAt)
+    {
+        var (answering, answer) = await StartUpstreamAsync(model, raw, stream, caller, http.RequestAborted);
+        if (answering is not UpstreamServedModel relayed)
+        {
+            return answering;
+        }
+
+        var outcome = await UpstreamPassthrough.RelayAsync(http, relayed, answer!, stream);
+        var latencyMs = ElapsedMs(startedAt);
+        AccessLog.RecordInference(http, outcome.Model, outcome.PromptTokens, outcome.CompletionTokens);
+        http.Response.OnCompleted(() => meter.PublishAsync(caller, outcome, latencyMs, stream));
+        return null;
+    }
+
+    /// <summary>
     /// Starts the pass-through on the model or, while upstreams are unavailable, on its fallbacks in order; returns the
     /// model that answered with its started answer, or a local fallback (no answer yet) for the regular path.
     /// </summary>
-    private async Task<(ServedModel Model, HttpResponseMessage? Answer)> StartUpstreamAsync(
+    internal async Task<(ServedModel Model, HttpResponseMessage? Answer)> StartUpstreamAsync(
         UpstreamServedModel model, UpstreamRequest raw, bool stream, InferenceCaller caller, CancellationToken cancellationToken)
     {
         try

@@ -131,6 +131,12 @@ public sealed class InferenceService(
         {
             throw InferenceErrors.ModelNotFound(model.Id, "model");
         }
+        catch (ArgumentOutOfRangeException e) when (e.ParamName is nameof(GenerationRequest.Choices) or nameof(GenerationRequest.LogitBias))
+        {
+            // Limits only the model knows (its sequence slots, its vocabulary); the OpenAI endpoints are the ones that have these.
+            throw ApiException.Invalid(e.ParamName == nameof(GenerationRequest.Choices) ? "n" : "logit_bias",
+                e.Message.Split(" (Parameter", 2)[0]);
+        }
         catch (ArgumentException e)
         {
             throw ApiException.Invalid(input.Names.Prompt, e.Message);

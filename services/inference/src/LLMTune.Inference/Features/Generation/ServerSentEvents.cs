@@ -60,7 +60,7 @@ internal static class ServerSentEvents
     {
         try
         {
-            var tokens = call.StreamAsync(http.RequestAborted).GetAsyncEnumerator(http.RequestAborted);
+            var tokens = call.StreamDeltasAsync(http.RequestAborted).GetAsyncEnumerator(http.RequestAborted);
             await using (tokens.ConfigureAwait(false))
             {
                 var unflushed = 0;

@@ -33,11 +33,21 @@ public static class NativeInferenceEndpoints
 {
     public const float DefaultTemperature = 0.7f;
     private const string InferenceSuffix = "/inference";
+    private const string EmbeddingsSuffix = "/embeddings";
 
-    /// <summary>Model ids contain slashes (<c>meta-llama/Llama-3.3-70B-Instruct</c>), so the route is a catch-all ending in /inference.</summary>
-    public static async Task<IResult> ModelRouteAsync(string path, HttpContext http, InferenceResponder responder, IOptions<HttpJsonOptions> json)
+    /// <summary>
+    /// Model ids contain slashes (<c>meta-llama/Llama-3.3-70B-Instruct</c>), so the route is a catch-all ending in
+    /// /inference or /embeddings.
+    /// </summary>
+    public static async Task<IResult> ModelRouteAsync(
+        string path, HttpContext http, InferenceResponder responder, InferenceService inference, UsageMeter meter, IOptions<HttpJsonOptions> json)
     {
         var decoded = Uri.UnescapeDataString(path);
+        if (decoded.EndsWith(EmbeddingsSuffix, StringComparison.Ordinal) && decoded.Length > EmbeddingsSuffix.Length)
+        {
+            return await NativeEmbeddingsEndpoint.HandleAsync(http, decoded[..^EmbeddingsSuffix.Length], json.Value.SerializerOptions, inference, responder, meter);
+        }
+
         if (!decoded.EndsWith(InferenceSuffix, StringComparison.Ordinal) || decoded.Length == InferenceSuffix.Length)
         {
             throw ApiException.NotFound("not_found", $"No route matches {http.Request.Method} {http.Request.Path}.");
@@ -113,8 +123,8 @@ internal sealed class NativeFormat(JsonSerializerOptions json, JsonElement? meta
 
     public Task StreamStartAsync(HttpResponse response, string model) => Task.CompletedTask;
 
-    public Task StreamDeltaAsync(HttpResponse response, string model, string delta) =>
-        ServerSentEvents.WriteAsync(response, new NativeDelta(delta), json, "delta", flush: false);
+    public Task StreamDeltaAsync(HttpResponse response, string model, ModelDelta delta) =>
+        ServerSentEvents.WriteAsync(response, new NativeDelta(delta.Text), json, "delta", flush: false);
 
     public Task StreamEndAsync(HttpResponse response, InferenceOutcome outcome, long latencyMs) =>
         ServerSentEvents.WriteAsync(response,

@@ -18,7 +18,7 @@ public static class ChatCompletionsEndpoint
         var startedAt = Stopwatch.GetTimestamp();
         var body = await JsonBody.ReadBytesAsync(http);
         var request = JsonBody.Parse<ChatCompletionRequest>(body, OpenAiJson.Options);
-        var format = new ChatFormat("chatcmpl-" + Base62.Random(24), time.GetUtcNow().ToUnixTimeSeconds(), request.StreamOptions?.IncludeUsage == true);
+        var format = new ChatFormat("chatcmpl-" + Base62.Random(24), time.GetUtcNow().ToUnixTimeSeconds(), request.StreamOptions?.IncludeUsage == true, request.N ?? 1);
         return await responder.RespondAsync(http,
             new InferenceRequest(request.Model, "model", () => LocalInput(request, format), request.Stream == true, startedAt, new UpstreamRequest("chat/completions", body)),
             format);
@@ -34,10 +34,19 @@ public static class ChatCompletionsEndpoint
         var (maxTokens, maxTokensName) = request.MaxCompletionTokens is { } completion
             ? (completion, "max_completion_tokens")
             : (request.MaxTokens, "max_tokens");
-        var sampling = OpenAiParameters.Sampling(request.Temperature, request.TopP, maxTokens, maxTokensName, request.Stop, request.Seed, request.N, ParameterNames.OpenAiChat);
+        if (request.TopLogprobs is not null && request.Logprobs != true)
+        {
+            throw ApiException.Invalid("top_logprobs", "top_logprobs needs logprobs: true.");
+        }
+
+        var sampling = OpenAiParameters.Sampling(
+            new SamplingParameters(request.Temperature, request.TopP, maxTokens, maxTokensName, request.Stop, request.Seed, request.N,
+                request.PresencePenalty, request.FrequencyPenalty, request.LogitBias, request.Logprobs == true ? request.TopLogprobs ?? 0 : null, "top_logprobs"),
+            ParameterNames.OpenAiChat);
         format.Tools = tools;
         return sampling with
         {
+            // One grammar for every choice; the engine gives each choice its own grammar sampler.
             Generation = sampling.Generation with { Messages = messages, Grammar = tools?.Grammar() ?? responseGrammar },
             ToolPrompt = tools?.SystemPrompt(),
         };
@@ -120,53 +129,60 @@ public static class ChatCompletionsEndpoint
 }
 
 /// <summary>
-/// A <c>chat.completion</c>, or <c>chat.completion.chunk</c>s that open with the assistant role. With tools, calls come
-/// back as <c>tool_calls</c> (<c>finish_reason: "tool_calls"</c>); streamed, a named call's arguments stream as they are
-/// decoded, while required and auto answers hold back what may be a call until the end.
+/// A <c>chat.completion</c>, or <c>chat.completion.chunk</c>s that open with the assistant role (once per choice). With
+/// tools, calls come back as <c>tool_calls</c> (<c>finish_reason: "tool_calls"</c>), each choice parsed on its own;
+/// streamed, a named call's arguments stream as they are decoded, while required and auto answers hold back what may be
+/// a call until the end. Text held back that way streams without its log probabilities.
 /// </summary>
-internal sealed class ChatFormat(string id, long created, bool includeUsage) : OpenAiStreamFormat(includeUsage)
+internal sealed class ChatFormat(string id, long created, bool includeUsage, int choices) : OpenAiStreamFormat(includeUsage)
 {
-    private readonly StringBuilder _held = new();
-    private bool _namedStarted;
+    private readonly Dictionary<int, StringBuilder> _held = [];
+    private readonly HashSet<int> _namedStarted = [];
 
     /// <summary>Set once the request is known to run on a local model.</summary>
     public ToolPlan? Tools { get; set; }
 
-    public override object Response(InferenceOutcome outcome, long latencyMs)
+    public override object Response(InferenceOutcome outcome, long latencyMs) =>
+        new ChatCompletion(id, "chat.completion", created, outcome.Model, outcome.Choices.Select(Choice).ToArray(), Usage.From(outcome), null);
+
+    private ChatChoice Choice(ChoiceOutcome choice)
     {
-        var (content, calls) = Tools is { Mode: not ToolMode.None } tools ? tools.Parse(outcome.Text) : (outcome.Text, []);
+        var (content, calls) = Tools is { Mode: not ToolMode.None } tools ? tools.Parse(choice.Text) : (choice.Text, []);
         var message = new AssistantMessage("assistant", content ?? (calls.Count == 0 ? "" : null), null, calls.Count > 0 ? calls : null);
-        return new ChatCompletion(id, "chat.completion", created, outcome.Model,
-            [new ChatChoice(0, message, null, FinishReason(outcome, calls.Count > 0))], Usage.From(outcome), null);
+        return new ChatChoice(choice.Index, message, ChatLogprobs.From(choice.Logprobs), FinishReason(choice, calls.Count > 0));
     }
 
-    public override Task StreamStartAsync(HttpResponse response, string model) =>
-        ServerSentEvents.WriteAsync(response, Chunk(model, new ChunkDelta("assistant", ""), null), Json);
+    public override async Task StreamStartAsync(HttpResponse response, string model)
+    {
+        for (var choice = 0; choice < choices; choice++)
+        {
+            await ServerSentEvents.WriteAsync(response, Chunk(model, choice, new ChunkDelta("assistant", ""), null, null), Json);
+        }
+    }
 
-    public override Task StreamDeltaAsync(HttpResponse response, string model, string delta)
+    public override Task StreamDeltaAsync(HttpResponse response, string model, ModelDelta delta)
     {
         switch (Tools?.Mode)
         {
             case ToolMode.Named:
-                var first = !_namedStarted;
-                _namedStarted = true;
+                var first = _namedStarted.Add(delta.Choice);
                 var call = new ToolCallDelta(0, first ? "call_" + Base62.Random(24) : null, first ? "function" : null,
-                    new FunctionCallDelta(first ? Tools.NamedFunction : null, delta));
-                return ServerSentEvents.WriteAsync(response, Chunk(model, new ChunkDelta(null, null, [call]), null), Json, flush: false);
+                    new FunctionCallDelta(first ? Tools.NamedFunction : null, delta.Text));
+                return ServerSentEvents.WriteAsync(response, Chunk(model, delta.Choice, new ChunkDelta(null, null, [call]), null, null), Json, flush: false);
             case ToolMode.Required:
-                _held.Append(delta);
+                Held(delta.Choice).Append(delta.Text);
                 return Task.CompletedTask;
             case ToolMode.Auto:
-                _held.Append(delta);
-                var text = _held.ToString();
+                var held = Held(delta.Choice).Append(delta.Text);
+                var text = held.ToString();
                 var hold = ToolPlan.HoldFrom(text);
                 if (hold == 0)
                 {
                     return Task.CompletedTask;
                 }
 
-                _held.Remove(0, hold);
-                return base.StreamDeltaAsync(response, model, text[..hold]);
+                held.Remove(0, hold);
+                return base.StreamDeltaAsync(response, model, new ModelDelta(delta.Choice, text[..hold]));
             default:
                 return base.StreamDeltaAsync(response, model, delta);
         }
@@ -174,43 +190,52 @@ internal sealed class ChatFormat(string id, long created, bool includeUsage) : O
 
     public override async Task StreamEndAsync(HttpResponse response, InferenceOutcome outcome, long latencyMs)
     {
-        var called = _namedStarted;
-        if (Tools is { Mode: ToolMode.Named } && !_namedStarted)
+        var called = new HashSet<int>(_namedStarted);
+        foreach (var choice in outcome.Choices)
         {
-            await StreamDeltaAsync(response, outcome.Model, "");
-            called = true;
-        }
-
-        if (_held.Length > 0 && Tools is { } tools)
-        {
-            var (content, calls) = tools.Parse(_held.ToString());
-            _held.Clear();
-            if (content is { Length: > 0 })
+            if (Tools is { Mode: ToolMode.Named } && !_namedStarted.Contains(choice.Index))
             {
-                await base.StreamDeltaAsync(response, outcome.Model, content);
+                await StreamDeltaAsync(response, outcome.Model, new ModelDelta(choice.Index, ""));
+                called.Add(choice.Index);
             }
 
-            for (var i = 0; i < calls.Count; i++)
+            if (Tools is { } tools && _held.TryGetValue(choice.Index, out var held) && held.Length > 0)
             {
-                var call = new ToolCallDelta(i, calls[i].Id, calls[i].Type, new FunctionCallDelta(calls[i].Function.Name, calls[i].Function.Arguments));
-                await ServerSentEvents.WriteAsync(response, Chunk(outcome.Model, new ChunkDelta(null, null, [call]), null), Json, flush: false);
-            }
+                var (content, calls) = tools.Parse(held.ToString());
+                held.Clear();
+                if (content is { Length: > 0 })
+                {
+                    await base.StreamDeltaAsync(response, outcome.Model, new ModelDelta(choice.Index, content));
+                }
 
-            called |= calls.Count > 0;
+                for (var i = 0; i < calls.Count; i++)
+                {
+                    var call = new ToolCallDelta(i, calls[i].Id, calls[i].Type, new FunctionCallDelta(calls[i].Function.Name, calls[i].Function.Arguments));
+                    await ServerSentEvents.WriteAsync(response, Chunk(outcome.Model, choice.Index, new ChunkDelta(null, null, [call]), null, null), Json, flush: false);
+                }
+
+                if (calls.Count > 0)
+                {
+                    called.Add(choice.Index);
+                }
+            }
         }
 
-        await EndAsync(response, outcome, FinishReason(outcome, called));
+        await EndAsync(response, outcome, choice => FinishReason(choice, called.Contains(choice.Index)));
     }
 
-    private static string FinishReason(InferenceOutcome outcome, bool called) =>
-        called && outcome.FinishReason == InferenceOutcome.Stop ? "tool_calls" : outcome.FinishReason;
+    private StringBuilder Held(int choice) =>
+        _held.TryGetValue(choice, out var held) ? held : _held[choice] = new StringBuilder();
 
-    protected override object Chunk(string model, string? delta, string? finishReason) =>
-        Chunk(model, new ChunkDelta(null, delta), finishReason);
+    private static string FinishReason(ChoiceOutcome choice, bool called) =>
+        called && choice.FinishReason == InferenceOutcome.Stop ? "tool_calls" : choice.FinishReason;
+
+    protected override object Chunk(string model, int choice, string? delta, Engine.Inference.TokenLogprob? logprob, string? finishReason) =>
+        Chunk(model, choice, new ChunkDelta(null, delta), logprob is null ? null : ChatLogprobs.From([logprob]), finishReason);
 
     protected override object UsageChunk(string model, Usage usage) =>
         new ChatCompletionChunk(id, "chat.completion.chunk", created, model, [], usage, null);
 
-    private ChatCompletionChunk Chunk(string model, ChunkDelta delta, string? finishReason) =>
-        new(id, "chat.completion.chunk", created, model, [new ChunkChoice(0, delta, null, finishReason)], null, null);
+    private ChatCompletionChunk Chunk(string model, int choice, ChunkDelta delta, ChatLogprobs? logprobs, string? finishReason) =>
+        new(id, "chat.completion.chunk", created, model, [new ChunkChoice(choice, delta, logprobs, finishReason)], null, null);
 }

@@ -29,8 +29,10 @@ public static class CompletionsEndpoint
     private static InferenceInput LocalInput(CompletionRequest request)
     {
         OpenAiParameters.RejectUnsupported(request.Other);
-        var sampling = OpenAiParameters.Sampling(request.Temperature, request.TopP, request.MaxTokens ?? DefaultMaxTokens, "max_tokens",
-            request.Stop, request.Seed, request.N, ParameterNames.OpenAiCompletion);
+        var sampling = OpenAiParameters.Sampling(
+            new SamplingParameters(request.Temperature, request.TopP, request.MaxTokens ?? DefaultMaxTokens, "max_tokens", request.Stop, request.Seed, request.N,
+                request.PresencePenalty, request.FrequencyPenalty, request.LogitBias, request.Logprobs, "logprobs"),
+            ParameterNames.OpenAiCompletion);
         return sampling with { Generation = sampling.Generation with { Prompt = Prompt(request.Prompt) } };
     }
 
@@ -49,11 +51,20 @@ public static class CompletionsEndpoint
 /// <summary>A <c>text_completion</c>, streamed as <c>text_completion</c> objects carrying one piece each.</summary>
 internal sealed class CompletionFormat(string id, long created, bool includeUsage) : OpenAiStreamFormat(includeUsage)
 {
-    public override object Response(InferenceOutcome outcome, long latencyMs) =>
-        new TextCompletion(id, "text_completion", created, outcome.Model, [new TextChoice(outcome.Text, 0, null, outcome.FinishReason)], Usage.From(outcome), null);
+    private readonly Dictionary<int, int> _streamedLength = [];
 
-    protected override object Chunk(string model, string? delta, string? finishReason) =>
-        new TextCompletion(id, "text_completion", created, model, [new TextChoice(delta ?? "", 0, null, finishReason)], null, null);
+    public override object Response(InferenceOutcome outcome, long latencyMs) =>
+        new TextCompletion(id, "text_completion", created, outcome.Model,
+            outcome.Choices.Select(c => new TextChoice(c.Text, c.Index, TextLogprobs.From(c.Logprobs), c.FinishReason)).ToArray(), Usage.From(outcome), null);
+
+    protected override object Chunk(string model, int choice, string? delta, Engine.Inference.TokenLogprob? logprob, string? finishReason)
+    {
+        // text_offset counts from the start of the choice's text, across chunks.
+        var offset = _streamedLength.GetValueOrDefault(choice);
+        _streamedLength[choice] = offset + (logprob?.Token.Length ?? 0);
+        return new TextCompletion(id, "text_completion", created, model,
+            [new TextChoice(delta ?? "", choice, logprob is null ? null : TextLogprobs.From([logprob], offset), finishReason)], null, null);
+    }
 
     protected override object UsageChunk(string model, Usage usage) =>
         new TextCompletion(id, "text_completion", created, model, [], usage, null);

@@ -15,6 +15,30 @@ public static class OpenAiJson
     };
 
     public static IResult Result<T>(T value) => Results.Json(value, Options);
+
+    /// <summary>Renames an OpenAPI schema's properties (and required list) from camelCase to snake_case, as they travel.</summary>
+    public static void SnakeCaseSchema(Microsoft.OpenApi.OpenApiSchema schema)
+    {
+        if (schema.Properties is { Count: > 0 } properties)
+        {
+            var renamed = properties.ToList();
+            properties.Clear();
+            foreach (var (name, property) in renamed)
+            {
+                properties[JsonNamingPolicy.SnakeCaseLower.ConvertName(name)] = property;
+            }
+        }
+
+        if (schema.Required is { Count: > 0 } required)
+        {
+            var names = required.ToList();
+            required.Clear();
+            foreach (var name in names)
+            {
+                required.Add(JsonNamingPolicy.SnakeCaseLower.ConvertName(name));
+            }
+        }
+    }
 }
 
 public sealed record Usage(int PromptTokens, int CompletionTokens, int TotalTokens)
@@ -43,6 +67,21 @@ public sealed class ChatCompletionRequest
     public bool? Stream { get; set; }
     public StreamOptionsIn? StreamOptions { get; set; }
     public int? N { get; set; }
+
+    /// <summary>Return each output token's log probability (<c>choices[].logprobs.content</c>).</summary>
+    public bool? Logprobs { get; set; }
+
+    /// <summary>How many most likely alternatives to return per token (0 to 20); needs <c>logprobs: true</c>.</summary>
+    public int? TopLogprobs { get; set; }
+
+    /// <summary>-2 to 2: subtracted once from the logit of every token already in the completion.</summary>
+    public float? PresencePenalty { get; set; }
+
+    /// <summary>-2 to 2: subtracted from a token's logit once per time it is already in the completion.</summary>
+    public float? FrequencyPenalty { get; set; }
+
+    /// <summary>Token id (as a string) to a bias from -100 (ban) to 100 (force) added to its logit.</summary>
+    public Dictionary<string, float>? LogitBias { get; set; }
 
     /// <summary><c>text</c>, <c>json_object</c> or <c>json_schema</c>; local models enforce JSON by constrained decoding.</summary>
     public ResponseFormatIn? ResponseFormat { get; set; }
@@ -80,7 +119,24 @@ public sealed class ChatMessageIn
 public sealed record ChatCompletion(
     string Id, string Object, long Created, string Model, IReadOnlyList<ChatChoice> Choices, Usage Usage, string? SystemFingerprint);
 
-public sealed record ChatChoice(int Index, AssistantMessage Message, object? Logprobs, string FinishReason);
+public sealed record ChatChoice(int Index, AssistantMessage Message, ChatLogprobs? Logprobs, string FinishReason);
+
+/// <summary>OpenAI's chat log probabilities: one entry per output token.</summary>
+public sealed record ChatLogprobs(IReadOnlyList<ChatTokenLogprob> Content, string? Refusal)
+{
+    public static ChatLogprobs? From(IEnumerable<Engine.Inference.TokenLogprob>? logprobs) =>
+        logprobs is null ? null : new ChatLogprobs(logprobs.Select(ChatTokenLogprob.From).ToArray(), null);
+}
+
+/// <summary>A token, its log probability, its UTF-8 bytes, and the most likely tokens at its position.</summary>
+public sealed record ChatTokenLogprob(string Token, float Logprob, IReadOnlyList<int> Bytes, IReadOnlyList<ChatTopLogprob> TopLogprobs)
+{
+    public static ChatTokenLogprob From(Engine.Inference.TokenLogprob logprob) => new(
+        logprob.Token, logprob.Logprob, Array.ConvertAll(logprob.Bytes, b => (int)b),
+        logprob.Top.Select(t => new ChatTopLogprob(t.Token, t.Logprob, Array.ConvertAll(t.Bytes, b => (int)b))).ToArray());
+}
+
+public sealed record ChatTopLogprob(string Token, float Logprob, IReadOnlyList<int> Bytes);
 
 public sealed record AssistantMessage(
     string Role,
@@ -96,7 +152,7 @@ public sealed record FunctionCall(string Name, string Arguments);
 public sealed record ChatCompletionChunk(
     string Id, string Object, long Created, string Model, IReadOnlyList<ChunkChoice> Choices, Usage? Usage, string? SystemFingerprint);
 
-public sealed record ChunkChoice(int Index, ChunkDelta Delta, object? Logprobs, string? FinishReason);
+public sealed record ChunkChoice(int Index, ChunkDelta Delta, ChatLogprobs? Logprobs, string? FinishReason);
 
 public sealed record ChunkDelta(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Role,
@@ -195,6 +251,18 @@ public sealed class CompletionRequest
     public StreamOptionsIn? StreamOptions { get; set; }
     public int? N { get; set; }
 
+    /// <summary>Return each output token's log probability and this many most likely alternatives (0 to 20).</summary>
+    public int? Logprobs { get; set; }
+
+    /// <summary>-2 to 2: subtracted once from the logit of every token already in the completion.</summary>
+    public float? PresencePenalty { get; set; }
+
+    /// <summary>-2 to 2: subtracted from a token's logit once per time it is already in the completion.</summary>
+    public float? FrequencyPenalty { get; set; }
+
+    /// <summary>Token id (as a string) to a bias from -100 (ban) to 100 (force) added to its logit.</summary>
+    public Dictionary<string, float>? LogitBias { get; set; }
+
     [JsonExtensionData]
     public Dictionary<string, JsonElement>? Other { get; set; }
 }
@@ -202,4 +270,34 @@ public sealed class CompletionRequest
 public sealed record TextCompletion(
     string Id, string Object, long Created, string Model, IReadOnlyList<TextChoice> Choices, Usage? Usage, string? SystemFingerprint);
 
-public sealed record TextChoice(string Text, int Index, object? Logprobs, string? FinishReason);
+public sealed record TextChoice(string Text, int Index, TextLogprobs? Logprobs, string? FinishReason);
+
+/// <summary>
+/// The legacy completions' log probabilities: per token its text, log probability, the most likely alternatives (token to
+/// log probability) and where it starts in the choice's text.
+/// </summary>
+public sealed record TextLogprobs(
+    IReadOnlyList<string> Tokens, IReadOnlyList<float> TokenLogprobs, IReadOnlyList<Dictionary<string, float>> TopLogprobs, IReadOnlyList<int> TextOffset)
+{
+    public static TextLogprobs? From(IReadOnlyList<Engine.Inference.TokenLogprob>? logprobs, int startOffset = 0)
+    {
+        if (logprobs is null)
+        {
+            return null;
+        }
+
+        var offsets = new int[logprobs.Count];
+        var offset = startOffset;
+        for (var i = 0; i < logprobs.Count; i++)
+        {
+            offsets[i] = offset;
+            offset += logprobs[i].Token.Length;
+        }
+
+        return new TextLogprobs(
+            logprobs.Select(l => l.Token).ToArray(),
+            logprobs.Select(l => l.Logprob).ToArray(),
+            logprobs.Select(l => l.Top.GroupBy(t => t.Token).ToDictionary(g => g.Key, g => g.First().Logprob)).ToArray(),
+            offsets);
+    }
+}

@@ -10,8 +10,10 @@ internal static class OpenAiParameters
 {
     public const int MaxStopSequences = 4;
 
-    public static InferenceInput Sampling(float? temperature, float? topP, int? maxTokens, string maxTokensName, JsonElement? stop, long? seed, int? n, ParameterNames names)
+    public static InferenceInput Sampling(SamplingParameters sampling, ParameterNames names)
     {
+        var (temperature, topP, maxTokens, maxTokensName, stop, seed, n) = (sampling.Temperature, sampling.TopP, sampling.MaxTokens,
+            sampling.MaxTokensName, sampling.Stop, sampling.Seed, sampling.N);
         if (temperature is { } t && !(t is >= 0 and <= 2))
         {
             throw ApiException.Invalid("temperature", "temperature must be between 0 and 2.");
@@ -27,9 +29,24 @@ internal static class OpenAiParameters
             throw ApiException.Invalid(maxTokensName, $"{maxTokensName} must be at least 1.");
         }
 
-        if (n is { } choices && choices != 1)
+        if (n is { } choices && choices is < 1 or > GenerationRequest.MaxChoices)
         {
-            throw ApiException.Unsupported("n", "Only n = 1 is supported: send one request per completion you need.");
+            throw ApiException.Invalid("n", $"n must be between 1 and {GenerationRequest.MaxChoices}.");
+        }
+
+        if (sampling.PresencePenalty is { } presence && !(presence is >= -2 and <= 2))
+        {
+            throw ApiException.Invalid("presence_penalty", "presence_penalty must be between -2 and 2.");
+        }
+
+        if (sampling.FrequencyPenalty is { } frequency && !(frequency is >= -2 and <= 2))
+        {
+            throw ApiException.Invalid("frequency_penalty", "frequency_penalty must be between -2 and 2.");
+        }
+
+        if (sampling.TopLogprobs is < 0 or > GenerationRequest.MaxTopLogprobs)
+        {
+            throw ApiException.Invalid(sampling.TopLogprobsName, $"{sampling.TopLogprobsName} must be between 0 and {GenerationRequest.MaxTopLogprobs}.");
         }
 
         var generation = new GenerationRequest
@@ -40,8 +57,47 @@ internal static class OpenAiParameters
             TopP = topP is > 0 ? topP.Value : 1f,
             Stop = StopSequences(stop),
             Seed = seed is { } s ? unchecked((uint)s) : null,
+            Choices = n ?? 1,
+            PresencePenalty = sampling.PresencePenalty ?? 0,
+            FrequencyPenalty = sampling.FrequencyPenalty ?? 0,
+            LogitBias = LogitBias(sampling.LogitBias),
+            TopLogprobs = sampling.TopLogprobs,
         };
         return new InferenceInput(generation, names with { MaxTokens = maxTokensName });
+    }
+
+    public const int MaxLogitBiases = 1024;
+
+    /// <summary>Token ids as strings (OpenAI's JSON object keys) to biases in [-100, 100]; ids the vocabulary lacks are refused by the model.</summary>
+    private static Dictionary<int, float> LogitBias(Dictionary<string, float>? biases)
+    {
+        var result = new Dictionary<int, float>();
+        if (biases is null)
+        {
+            return result;
+        }
+
+        if (biases.Count > MaxLogitBiases)
+        {
+            throw ApiException.Invalid("logit_bias", $"logit_bias takes at most {MaxLogitBiases} tokens.");
+        }
+
+        foreach (var (key, bias) in biases)
+        {
+            if (!int.TryParse(key, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var id))
+            {
+                throw ApiException.Invalid("logit_bias", $"logit_bias keys must be token ids; '{key}' is not.");
+            }
+
+            if (!(bias is >= -100 and <= 100))
+            {
+                throw ApiException.Invalid("logit_bias", $"logit_bias values must be between -100 and 100; token {key} has {bias}.");
+            }
+
+            result[id] = bias;
+        }
+
+        return result;
     }
 
     private static IReadOnlyList<string> StopSequences(JsonElement? stop)
@@ -72,11 +128,9 @@ internal static class OpenAiParameters
         {
             var asked = name switch
             {
-                "tools" or "logit_bias" => !IsNullOrEmpty(value),
+                "tools" => !IsNullOrEmpty(value),
                 "functions" or "function_call" or "audio" or "prediction" or "web_search_options" or "suffix" => !IsNullOrEmpty(value),
                 "tool_choice" => value.ValueKind is not (JsonValueKind.Null or JsonValueKind.String) || value.GetString() is not ("none" or "auto"),
-                "logprobs" => value.ValueKind is not (JsonValueKind.Null or JsonValueKind.False) && !(value.ValueKind == JsonValueKind.Number && value.GetDouble() == 0),
-                "top_logprobs" or "presence_penalty" or "frequency_penalty" => value.ValueKind == JsonValueKind.Number ? value.GetDouble() != 0 : value.ValueKind != JsonValueKind.Null,
                 "echo" => value.ValueKind == JsonValueKind.True,
                 "best_of" => value.ValueKind == JsonValueKind.Number ? value.GetDouble() != 1 : value.ValueKind != JsonValueKind.Null,
                 "response_format" => value.ValueKind == JsonValueKind.Object
@@ -100,3 +154,18 @@ internal static class OpenAiParameters
         _ => false,
     };
 }
+
+/// <summary>The sampling parameters chat and completions share, as the caller sent them (null: not sent).</summary>
+internal sealed record SamplingParameters(
+    float? Temperature,
+    float? TopP,
+    int? MaxTokens,
+    string MaxTokensName,
+    JsonElement? Stop,
+    long? Seed,
+    int? N,
+    float? PresencePenalty,
+    float? FrequencyPenalty,
+    Dictionary<string, float>? LogitBias,
+    int? TopLogprobs,
+    string TopLogprobsName);

@@ -17,16 +17,20 @@ internal abstract class OpenAiStreamFormat(bool includeUsage) : IInferenceFormat
 
     public virtual Task StreamStartAsync(HttpResponse response, string model) => Task.CompletedTask;
 
-    public virtual Task StreamDeltaAsync(HttpResponse response, string model, string delta) =>
-        ServerSentEvents.WriteAsync(response, Chunk(model, delta, null), Json, flush: false);
+    public virtual Task StreamDeltaAsync(HttpResponse response, string model, ModelDelta delta) =>
+        ServerSentEvents.WriteAsync(response, Chunk(model, delta.Choice, delta.Text, delta.Logprob, null), Json, flush: false);
 
     public virtual Task StreamEndAsync(HttpResponse response, InferenceOutcome outcome, long latencyMs) =>
-        EndAsync(response, outcome, outcome.FinishReason);
+        EndAsync(response, outcome, choice => choice.FinishReason);
 
-    /// <summary>The finish-reason chunk (with <paramref name="finishReason"/>), the usage chunk if asked for, then <c>[DONE]</c>.</summary>
-    protected async Task EndAsync(HttpResponse response, InferenceOutcome outcome, string finishReason)
+    /// <summary>Each choice's finish-reason chunk (as <paramref name="finishReason"/> tells it), the usage chunk if asked for, then <c>[DONE]</c>.</summary>
+    protected async Task EndAsync(HttpResponse response, InferenceOutcome outcome, Func<ChoiceOutcome, string> finishReason)
     {
-        await ServerSentEvents.WriteAsync(response, Chunk(outcome.Model, null, finishReason), Json);
+        foreach (var choice in outcome.Choices)
+        {
+            await ServerSentEvents.WriteAsync(response, Chunk(outcome.Model, choice.Index, null, null, finishReason(choice)), Json);
+        }
+
         if (includeUsage)
         {
             await ServerSentEvents.WriteAsync(response, UsageChunk(outcome.Model, Usage.From(outcome)), Json);
@@ -37,8 +41,8 @@ internal abstract class OpenAiStreamFormat(bool includeUsage) : IInferenceFormat
 
     public Task StreamErrorAsync(HttpResponse response, ApiErrorBody error) => ServerSentEvents.WriteAsync(response, error, Json);
 
-    /// <summary>A chunk carrying a text piece, or (with a null piece) the finish reason.</summary>
-    protected abstract object Chunk(string model, string? delta, string? finishReason);
+    /// <summary>A chunk carrying one choice's text piece and its token's log probability, or (with a null piece) its finish reason.</summary>
+    protected abstract object Chunk(string model, int choice, string? delta, Engine.Inference.TokenLogprob? logprob, string? finishReason);
 
     protected abstract object UsageChunk(string model, Usage usage);
 }
