@@ -180,7 +180,8 @@ public sealed class DashboardBrowserTests(DashboardFixture fixture) : IClassFixt
         }
 
         await page.OpenAsync("#/usage", "Usage");
-        Assert.True(await page.Locator("svg[aria-label^='Requests per model:'][aria-label*='llmtune/tiny'] rect").CountAsync() >= 1, "no bar for llmtune/tiny in the requests-per-model chart");
+        // The page draws its charts once its requests answer: wait for the bar (a timeout fails the test).
+        await page.Locator("svg[aria-label^='Requests per model:'][aria-label*='llmtune/tiny'] rect").First.WaitForAsync(new() { Timeout = 15_000 });
 
         // The navigation works from the keyboard: Tab reaches the links, Enter follows them.
         await page.Locator("nav a", new() { HasText = "Usage" }).FocusAsync();
