@@ -51,7 +51,7 @@ public sealed class TrainingLifecycleTests
             .Select(e => e.GetProperty("metrics").GetProperty("evalLoss").GetDouble()).ToList();
         Assert.True(evalLosses.Count >= 2, $"eval losses: {string.Join(", ", evalLosses)}");
         var finalEval = metrics.GetProperty("evalLoss").GetDouble();
-        Assert.Equal(evalLosses[^1], finalEval, 3);
+        Assert.Equal(evalLosses[^1], finalEval, tolerance: 1e-4);
         Assert.True(finalEval <= 0.7 * evalLosses[0], $"eval loss {evalLosses[0]:F3} -> {finalEval:F3}");
         Assert.Contains(events, e => e.GetProperty("type").GetString() == "progress");
         Assert.Equal(["queued", "validating", "training", "completed"], events.Where(e => e.GetProperty("type").GetString() == "status" && e.TryGetProperty("status", out _))

@@ -14,7 +14,14 @@ public sealed record CreateJobRequest(string? BaseModel, string? Dataset, string
 
 public sealed record EpochsView(int Current, int Total);
 
-public sealed record MetricsView(double? Loss, double? EvalLoss, double? TokensPerSecond);
+public sealed record MetricsView(double? Loss, double? EvalLoss, double? TokensPerSecond)
+{
+    /// <summary>Losses to 4 places and speed to 1, the same on the job and on its events, so the two agree.</summary>
+    public static MetricsView Rounded(double? loss, double? evalLoss, double? tokensPerSecond) =>
+        new(Round(loss), Round(evalLoss), tokensPerSecond is { } t ? Math.Round(t, 1) : null);
+
+    public static double? Round(double? value) => value is { } v ? Math.Round(v, 4) : null;
+}
 
 public sealed record JobErrorView(string Code, string Message);
 
@@ -69,7 +76,7 @@ public sealed record JobView(
         StatusName(j.Status),
         Math.Round(j.Progress, 1),
         new EpochsView(j.CurrentEpoch, j.Epochs),
-        new MetricsView(Round(j.Loss), Round(j.EvalLoss), j.TokensPerSecond is { } t ? Math.Round(t, 1) : null),
+        MetricsView.Rounded(j.Loss, j.EvalLoss, j.TokensPerSecond),
         j.CreatedAt,
         j.BaseModel,
         HyperparametersView.From(j),
@@ -80,7 +87,7 @@ public sealed record JobView(
         j.DeployedStep is { } step ? new DeployedCheckpointView(step, Round(j.DeployedEvalLoss), j.DeployedCheckpointId) : null,
         j.StoppedEarly);
 
-    private static double? Round(double? value) => value is { } v ? Math.Round(v, 4) : null;
+    private static double? Round(double? value) => MetricsView.Round(value);
 }
 
 public sealed record JobEventView(
@@ -96,7 +103,7 @@ public sealed record JobEventView(
 {
     public static JobEventView From(JobEvent e) => new(
         e.Id, e.Type, e.Message, e.CreatedAt, e.Status, e.Step, e.Epoch, e.Progress,
-        e.Loss is null && e.EvalLoss is null && e.TokensPerSecond is null ? null : new MetricsView(e.Loss, e.EvalLoss, e.TokensPerSecond));
+        e.Loss is null && e.EvalLoss is null && e.TokensPerSecond is null ? null : MetricsView.Rounded(e.Loss, e.EvalLoss, e.TokensPerSecond));
 }
 
 /// <summary>A downloadable checkpoint of a job: the result as it stood at an evaluation with a new best eval loss.</summary>
