@@ -44,6 +44,12 @@ public sealed class OpenAiBatchTests(SharedBatchHost fixture) : IClassFixture<Sh
             Line("too-hot", new { model = BatchHost.Tiny, messages = new[] { new { role = "user", content = "Hi" } }, temperature = 5 })) + "\n";
         OpenAIFile input = await files.UploadFileAsync(BinaryData.FromString(jsonl), "requests.jsonl", FileUploadPurpose.Batch);
         Assert.StartsWith("file_", input.Id);
+        // The SDK reads our file object: its size, purpose and creation time (Unix seconds) come through.
+        Assert.Equal(Encoding.UTF8.GetByteCount(jsonl), input.SizeInBytesLong);
+        Assert.Equal(FilePurpose.Batch, input.Purpose);
+        Assert.InRange(input.CreatedAt, DateTimeOffset.UtcNow.AddMinutes(-10), DateTimeOffset.UtcNow.AddMinutes(1));
+        OpenAIFile listed = await files.GetFileAsync(input.Id);
+        Assert.Equal(input.CreatedAt, listed.CreatedAt);
 
         var batches = client.GetBatchClient();
         var operation = await batches.CreateBatchAsync(

@@ -1,6 +1,7 @@
 using System.Security.Claims;
 using LLMTune.Batch.Features.Batches;
 using LLMTune.Platform.Errors;
+using LLMTune.Platform.Http;
 using LLMTune.Platform.Identity;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -60,9 +61,9 @@ public static class OpenAiBatchEndpoints
         files.MapGet("/file_batch_{rest}", async (string rest, ClaimsPrincipal user, BatchStore store, CancellationToken ct) =>
         {
             var (batch, errors, content) = await FileAsync(store, user, "file_batch_" + rest, ct);
-            return Results.Ok(new OpenAiOutputFileView("file_batch_" + rest, "file", content.Length,
-                new DateTimeOffset(DateTime.SpecifyKind(batch.CompletedAt ?? batch.CreatedAt, DateTimeKind.Utc)).ToUnixTimeSeconds(),
-                $"{batch.Id}_{(errors ? "errors" : "output")}.jsonl", "batch_output", "processed"));
+            return Results.Ok(FileObject.Of("file_batch_" + rest, content.Length,
+                new DateTimeOffset(DateTime.SpecifyKind(batch.CompletedAt ?? batch.CreatedAt, DateTimeKind.Utc)),
+                $"{batch.Id}_{(errors ? "errors" : "output")}.jsonl", "batch_output"));
         });
 
         files.MapGet("/file_batch_{rest}/content", async (string rest, ClaimsPrincipal user, BatchStore store, CancellationToken ct) =>

@@ -78,16 +78,6 @@ public sealed record OpenAiBatchList(
     [property: JsonPropertyName("last_id")] string? LastId,
     [property: JsonPropertyName("has_more")] bool HasMore);
 
-/// <summary>An output or error file, as OpenAI's file object.</summary>
-public sealed record OpenAiOutputFileView(
-    [property: JsonPropertyName("id")] string Id,
-    [property: JsonPropertyName("object")] string Object,
-    [property: JsonPropertyName("bytes")] long Bytes,
-    [property: JsonPropertyName("created_at")] long CreatedAt,
-    [property: JsonPropertyName("filename")] string Filename,
-    [property: JsonPropertyName("purpose")] string Purpose,
-    [property: JsonPropertyName("status")] string Status);
-
 /// <summary>One line of an output or error file: <c>{id, custom_id, response: {status_code, request_id, body}, error}</c>.</summary>
 public sealed record OpenAiOutputLine(
     [property: JsonPropertyName("id")] string Id,

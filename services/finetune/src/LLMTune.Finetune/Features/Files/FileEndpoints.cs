@@ -17,9 +17,10 @@ using Microsoft.Net.Http.Headers;
 
 namespace LLMTune.Finetune.Features.Files;
 
-public sealed record FileView(string Id, string Object, long Bytes, DateTime CreatedAt, string Filename, string Purpose)
+public static class FileView
 {
-    public static FileView From(DatasetFile f) => new(f.Id, "file", f.Bytes, f.CreatedAt, f.Filename, f.Purpose);
+    public static FileObject From(DatasetFile f) =>
+        FileObject.Of(f.Id, f.Bytes, new DateTimeOffset(DateTime.SpecifyKind(f.CreatedAt, DateTimeKind.Utc)), f.Filename, f.Purpose);
 }
 
 public sealed record FileDeletedView(string Id, string Object, bool Deleted);
