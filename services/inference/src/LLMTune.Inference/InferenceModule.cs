@@ -88,6 +88,7 @@ public sealed class InferenceModule : IServiceModule
         services.AddSingleton<EmbeddingsResponder>();
         services.AddSingleton<BatchItemRuns>();
         services.AddSingleton<BatchSlots>();
+        services.AddSingleton<BatchCancellations>();
         services.AddHostedService<BatchItemRunIndexes>();
         services.AddSingleton<ModelLoading>();
         services.AddHostedService(sp => sp.GetRequiredService<ModelLoading>());
@@ -100,6 +101,7 @@ public sealed class InferenceModule : IServiceModule
         bus.AddConsumer<UnloadRemovedModelConsumer, UnloadRemovedModelConsumerDefinition>();
         bus.AddConsumer<RunBatchItemConsumer, RunBatchItemConsumerDefinition>();
         bus.AddConsumer<CheckModelAccessConsumer>();
+        bus.AddConsumer<BatchCancelledConsumer, BatchCancelledConsumerDefinition>();
     }
 
     public void MapEndpoints(WebApplication app, HostTopology topology)
