@@ -176,7 +176,8 @@ internal sealed class ChatFormat(string id, long created, bool includeUsage, int
                 var first = _namedStarted.Add(delta.Choice);
                 var call = new ToolCallDelta(0, first ? "call_" + Base62.Random(24) : null, first ? "function" : null,
                     new FunctionCallDelta(first ? Tools.NamedFunction : null, delta.Text));
-                return ServerSentEvents.WriteAsync(response, Chunk(model, delta.Choice, new ChunkDelta(null, null, [call]), null, null), Json, flush: false);
+                return ServerSentEvents.WriteAsync(response,
+                    Chunk(model, delta.Choice, new ChunkDelta(null, null, [call]), delta.Logprob is { } logprob ? ChatLogprobs.From([logprob]) : null, null), Json, flush: false);
             case ToolMode.Required:
                 Held(delta.Choice).Append(delta.Text);
                 return Task.CompletedTask;
