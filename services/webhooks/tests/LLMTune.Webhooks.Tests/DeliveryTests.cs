@@ -274,4 +274,30 @@ public sealed class DeliveryTests
             d => d.GetProperty("attemptCount").GetInt32() == 1 && d.GetProperty("nextAttemptAt").ValueKind == JsonValueKind.String, "the failed attempt");
         Assert.Equal(answer[..1024], attempted.GetProperty("attempts")[0].GetProperty("response").GetString());
     }
+
+    [Fact]
+    public void Hand_offs_stop_past_their_limit_and_resume_only_once_the_worker_has_caught_up()
+    {
+        var handOff = new DeliveryHandOff(new DeliverySignal());
+        Assert.Null(handOff.TryReserve()); // no worker in this process: stored due now, for any worker
+
+        handOff.Open("worker", TimeSpan.FromMinutes(2), limit: 2);
+        Assert.Equal(new DeliveryHandOff.Lease("worker", TimeSpan.FromMinutes(2)), handOff.TryReserve());
+        Assert.NotNull(handOff.TryReserve());
+        Assert.Null(handOff.TryReserve()); // full: this one waits in the store
+        handOff.Add(new WebhookDelivery { Id = "whd_a" });
+        handOff.Cancel(); // the second was a duplicate
+
+        // Room again, but a stored one is older than anything handed over now would be: not until the worker caught up.
+        Assert.Null(handOff.TryReserve());
+        handOff.CaughtUp();
+        Assert.Null(handOff.TryReserve()); // one still waits in memory
+        Assert.True(handOff.TryTake(out var taken));
+        Assert.Equal("whd_a", taken.Id);
+        handOff.CaughtUp();
+        Assert.NotNull(handOff.TryReserve());
+
+        handOff.Close();
+        Assert.Null(handOff.TryReserve());
+    }
 }
