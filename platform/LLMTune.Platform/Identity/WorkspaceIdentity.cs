@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Encodings.Web;
 using LLMTune.Platform.Errors;
+using LLMTune.Platform.Http;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
@@ -24,8 +25,17 @@ public static class WorkspaceClaims
     public const string PriorityQueue = "priority";
     public const string StandardQueue = "standard";
 
-    public static ClaimsPrincipal Principal(string workspaceId, string keyId, string scheme) =>
-        new(new ClaimsIdentity([new Claim(WorkspaceId, workspaceId), new Claim(KeyId, keyId)], scheme));
+    /// <summary>
+    /// The server's own id of one authenticated request (<c>usage_…</c>, new for every request the gateway
+    /// authenticates, forwarded to the service in split mode): what its token reservation and its charge are keyed by.
+    /// Never the client's <c>x-request-id</c>, which a client may reuse and which only correlates logs.
+    /// </summary>
+    public const string UsageId = "llmtune:usage-id";
+
+    /// <summary>A caller's principal; <paramref name="usageId"/> is the gateway's when forwarded, otherwise a new one.</summary>
+    public static ClaimsPrincipal Principal(string workspaceId, string keyId, string scheme, string? usageId = null) =>
+        new(new ClaimsIdentity(
+            [new Claim(WorkspaceId, workspaceId), new Claim(KeyId, keyId), new Claim(UsageId, usageId ?? RequestIdMiddleware.NewId("usage"))], scheme));
 
     /// <summary>The caller's workspace; only valid on authenticated endpoints.</summary>
     public static string WorkspaceIdOf(this ClaimsPrincipal user) =>
@@ -33,6 +43,9 @@ public static class WorkspaceClaims
 
     public static string KeyIdOf(this ClaimsPrincipal user) =>
         user.FindFirstValue(KeyId) ?? throw new InvalidOperationException("No authenticated key on this request.");
+
+    public static string UsageIdOf(this ClaimsPrincipal user) =>
+        user.FindFirstValue(UsageId) ?? throw new InvalidOperationException("No usage id on this request.");
 }
 
 /// <summary>
@@ -45,8 +58,9 @@ public static class InternalHeaders
     public const string KeyId = "x-llmtune-key-id";
     public const string Secret = "x-llmtune-internal-secret";
     public const string FineTunePriority = "x-llmtune-fine-tune-priority";
+    public const string UsageId = "x-llmtune-usage-id";
 
-    public static readonly string[] All = [WorkspaceId, KeyId, Secret, FineTunePriority];
+    public static readonly string[] All = [WorkspaceId, KeyId, Secret, FineTunePriority, UsageId];
 }
 
 public sealed class InternalAuthOptions
@@ -88,7 +102,8 @@ public sealed class InternalIdentityHandler(
             return Task.FromResult(AuthenticateResult.Fail("Missing identity headers."));
         }
 
-        var principal = WorkspaceClaims.Principal(workspace, key, SchemeName);
+        var usageId = Request.Headers[InternalHeaders.UsageId].ToString();
+        var principal = WorkspaceClaims.Principal(workspace, key, SchemeName, usageId.Length > 0 ? usageId : null);
         if (Request.Headers[InternalHeaders.FineTunePriority].ToString() is { Length: > 0 } queue)
         {
             ((ClaimsIdentity)principal.Identity!).AddClaim(new Claim(WorkspaceClaims.FineTunePriority, queue));

@@ -7,7 +7,8 @@ using Microsoft.AspNetCore.Builder;
 namespace LLMTune.Billing;
 
 /// <summary>
-/// Plans, balances and usage: charges every finished inference request once (from <c>InferenceCompleted</c>), keeps
+/// Plans, balances and usage: charges every finished inference request once (from <c>InferenceCompleted</c>) and every
+/// completed fine-tune per trained token (from <c>TrainingCompleted</c>), keeps
 /// daily roll-ups and answers <c>GET /v1/billing</c> and <c>GET /v1/usage</c>. Enforcement runs in the gateway process
 /// (<see cref="BillingAdmissionModule"/>) on the same counters and balances.
 /// </summary>
@@ -19,8 +20,11 @@ public sealed class BillingModule : IServiceModule
 
     public void AddServices(WebApplicationBuilder builder, HostTopology topology) => builder.Services.AddBillingCore();
 
-    public void AddConsumers(IBusRegistrationConfigurator bus) =>
+    public void AddConsumers(IBusRegistrationConfigurator bus)
+    {
         bus.AddConsumer<InferenceCompletedConsumer, InferenceCompletedConsumerDefinition>();
+        bus.AddConsumer<TrainingChargeConsumer, TrainingChargeConsumerDefinition>();
+    }
 
     public void MapEndpoints(WebApplication app, HostTopology topology) => app.MapBillingEndpoints();
 }

@@ -40,6 +40,7 @@ public static class ProxySetup
                     headers.Add(InternalHeaders.WorkspaceId, user.WorkspaceIdOf());
                     headers.Add(InternalHeaders.KeyId, user.KeyIdOf());
                     headers.Add(InternalHeaders.Secret, secret);
+                    headers.Add(InternalHeaders.UsageId, user.UsageIdOf());
                     if (user.FindFirst(WorkspaceClaims.FineTunePriority) is { } queue)
                     {
                         headers.Add(InternalHeaders.FineTunePriority, queue.Value);

@@ -26,7 +26,7 @@ public sealed class AdmissionMiddleware(RequestDelegate next)
         var createsFineTune = HttpMethods.IsPost(http.Request.Method) && path.Value?.TrimEnd('/') == "/v1/fine-tune";
         var worstCase = await estimator.WorstCaseAsync(http);
         var admitted = await admission.AdmitAsync(
-            new AdmissionRequest(http.User.WorkspaceIdOf(), http.User.KeyIdOf(), http.TraceIdentifier, createsFineTune, worstCase), http.RequestAborted);
+            new AdmissionRequest(http.User.WorkspaceIdOf(), http.User.KeyIdOf(), http.User.UsageIdOf(), createsFineTune, worstCase), http.RequestAborted);
         if (createsFineTune && http.User.Identity is ClaimsIdentity identity)
         {
             // The plan's queue travels with the request (forwarded as an internal header in split mode) and is stamped
@@ -53,7 +53,7 @@ public sealed class AdmissionMiddleware(RequestDelegate next)
         }
         finally
         {
-            await admission.CompleteAsync(admitted, http.TraceIdentifier, succeeded);
+            await admission.CompleteAsync(admitted, http.User.UsageIdOf(), succeeded);
         }
     }
 }

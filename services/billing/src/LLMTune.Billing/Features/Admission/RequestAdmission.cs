@@ -5,8 +5,12 @@ using Microsoft.AspNetCore.Http;
 
 namespace LLMTune.Billing.Features.Admission;
 
-/// <summary>One request as admission sees it; <paramref name="WorstCaseTokens"/> is null for requests that run no inference.</summary>
-public sealed record AdmissionRequest(string WorkspaceId, string KeyId, string RequestId, bool CreatesFineTune, long? WorstCaseTokens);
+/// <summary>
+/// One request as admission sees it: <paramref name="UsageId"/> is the server's id of the request (never the client's
+/// <c>x-request-id</c>), which its token reservation is kept under; <paramref name="WorstCaseTokens"/> is null for
+/// requests that run no inference.
+/// </summary>
+public sealed record AdmissionRequest(string WorkspaceId, string KeyId, string UsageId, bool CreatesFineTune, long? WorstCaseTokens);
 
 /// <summary>
 /// What an admitted request holds: the limits to report, the in-flight units to give back when the response ends,
@@ -50,13 +54,13 @@ public sealed class RequestAdmission(
             var (counted, refusedWindow) = await requests.TryTakeAsync(request.WorkspaceId, request.KeyId, plan, limits, request.CreatesFineTune, ct);
             if (refusedWindow is not null)
             {
-                var (tokenStates, _) = await tokens.TryReserveAsync(request.WorkspaceId, request.KeyId, request.RequestId, null, limits, ct);
+                var (tokenStates, _) = await tokens.TryReserveAsync(request.WorkspaceId, request.KeyId, request.UsageId, null, limits, ct);
                 throw Refused([.. refusedWindow.States, .. tokenStates, .. released], refusedWindow.Window.End, now,
                     refusedWindow.Window.RefusalCode, refusedWindow.Window.Refusal);
             }
 
             var (reserved, tooMany) = await tokens.TryReserveAsync(
-                request.WorkspaceId, request.KeyId, request.RequestId, request.WorstCaseTokens, limits, ct);
+                request.WorkspaceId, request.KeyId, request.UsageId, request.WorstCaseTokens, limits, ct);
             if (tooMany is not null)
             {
                 await requests.ReleaseAsync(counted!.CounterIds);
@@ -82,7 +86,7 @@ public sealed class RequestAdmission(
     /// The end of an admitted request (after its response, also when it failed or was cut short): gives back its
     /// in-flight units, its fine-tune reservation if no job was created and its tokens if no inference ran.
     /// </summary>
-    public async Task CompleteAsync(Admitted admitted, string requestId, bool succeeded)
+    public async Task CompleteAsync(Admitted admitted, string usageId, bool succeeded)
     {
         await concurrency.ReleaseAsync(admitted.InFlight);
         if (succeeded)
@@ -98,7 +102,7 @@ public sealed class RequestAdmission(
         if (admitted.ReservedTokens)
         {
             // InferenceCompleted may still come (e.g. a failure after generation started); it then counts what it used.
-            await tokens.CancelAsync(requestId);
+            await tokens.CancelAsync(usageId);
         }
     }
 

@@ -1,0 +1,17 @@
+using LLMTune.Contracts;
+using MassTransit;
+
+namespace LLMTune.Billing.Features.Charging;
+
+/// <summary>Charges a completed fine-tune for the tokens it trained on, once per job (a redelivery finds its record).</summary>
+public sealed class TrainingChargeConsumer(Meter charging) : IConsumer<TrainingCompleted>
+{
+    public Task Consume(ConsumeContext<TrainingCompleted> context) => charging.ChargeAsync(context.Message, context.CancellationToken);
+}
+
+public sealed class TrainingChargeConsumerDefinition : ConsumerDefinition<TrainingChargeConsumer>
+{
+    protected override void ConfigureConsumer(
+        IReceiveEndpointConfigurator endpoint, IConsumerConfigurator<TrainingChargeConsumer> consumer, IRegistrationContext context) =>
+        endpoint.UseMessageRetry(r => r.Exponential(5, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(200)));
+}
