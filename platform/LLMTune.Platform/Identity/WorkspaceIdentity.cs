@@ -32,6 +32,13 @@ public static class WorkspaceClaims
     /// </summary>
     public const string UsageId = "llmtune:usage-id";
 
+    /// <summary>
+    /// This month's counted requests and created fine-tunes of the workspace, as the gateway's admission counts them:
+    /// set on <c>GET /v1/billing</c> only, so billing reports them without reading the gateway's counters.
+    /// </summary>
+    public const string MonthRequests = "llmtune:month-requests";
+    public const string MonthFineTunes = "llmtune:month-fine-tunes";
+
     /// <summary>A caller's principal; <paramref name="usageId"/> is the gateway's when forwarded, otherwise a new one.</summary>
     public static ClaimsPrincipal Principal(string workspaceId, string keyId, string scheme, string? usageId = null) =>
         new(new ClaimsIdentity(
@@ -59,8 +66,21 @@ public static class InternalHeaders
     public const string Secret = "x-llmtune-internal-secret";
     public const string FineTunePriority = "x-llmtune-fine-tune-priority";
     public const string UsageId = "x-llmtune-usage-id";
+    public const string MonthRequests = "x-llmtune-month-requests";
+    public const string MonthFineTunes = "x-llmtune-month-fine-tunes";
 
-    public static readonly string[] All = [WorkspaceId, KeyId, Secret, FineTunePriority, UsageId];
+    /// <summary>The operator (<c>/admin</c> routes a service owns, e.g. billing's top-ups): <c>true</c>, no workspace.</summary>
+    public const string Operator = "x-llmtune-operator";
+
+    public static readonly string[] All = [WorkspaceId, KeyId, Secret, FineTunePriority, UsageId, MonthRequests, MonthFineTunes, Operator];
+
+    /// <summary>Claims that travel with a request as the header beside them (the gateway sets them, services restore them).</summary>
+    public static readonly (string Claim, string Header)[] Forwarded =
+    [
+        (WorkspaceClaims.FineTunePriority, FineTunePriority),
+        (WorkspaceClaims.MonthRequests, MonthRequests),
+        (WorkspaceClaims.MonthFineTunes, MonthFineTunes),
+    ];
 }
 
 public sealed class InternalAuthOptions
@@ -95,6 +115,12 @@ public sealed class InternalIdentityHandler(
             return Task.FromResult(AuthenticateResult.Fail("Invalid internal secret."));
         }
 
+        if (Request.Headers[InternalHeaders.Operator].ToString() == "true")
+        {
+            var operatorPrincipal = new ClaimsPrincipal(new ClaimsIdentity([new Claim(ClaimTypes.Role, OperatorPolicy.Role)], SchemeName));
+            return Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(operatorPrincipal, SchemeName)));
+        }
+
         var workspace = Request.Headers[InternalHeaders.WorkspaceId].ToString();
         var key = Request.Headers[InternalHeaders.KeyId].ToString();
         if (workspace.Length == 0 || key.Length == 0)
@@ -104,9 +130,12 @@ public sealed class InternalIdentityHandler(
 
         var usageId = Request.Headers[InternalHeaders.UsageId].ToString();
         var principal = WorkspaceClaims.Principal(workspace, key, SchemeName, usageId.Length > 0 ? usageId : null);
-        if (Request.Headers[InternalHeaders.FineTunePriority].ToString() is { Length: > 0 } queue)
+        foreach (var (claim, header) in InternalHeaders.Forwarded)
         {
-            ((ClaimsIdentity)principal.Identity!).AddClaim(new Claim(WorkspaceClaims.FineTunePriority, queue));
+            if (Request.Headers[header].ToString() is { Length: > 0 } value)
+            {
+                ((ClaimsIdentity)principal.Identity!).AddClaim(new Claim(claim, value));
+            }
         }
 
         return Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(principal, SchemeName)));
@@ -121,4 +150,5 @@ public sealed class InternalIdentityHandler(
 public static class OperatorPolicy
 {
     public const string Name = "Operator";
+    public const string Role = "operator";
 }

@@ -50,6 +50,8 @@ public sealed class CreditsAndChargingTests : IAsyncLifetime
         Assert.True(await Meter.ChargeAsync(Completed(workspaceId, "req_growth_1"), CancellationToken.None));
         Assert.True(await Meter.ChargeAsync(Completed(workspaceId, "req_growth_2"), CancellationToken.None));
         Assert.Equal(0m, (await QuotaAndRateLimitTests.Billing(client)).GetProperty("balanceUsd").GetDecimal());
+        // The charge that reached zero announced it (in the same write); the gateway refuses once it has heard.
+        await billing.AdmissionSeesCreditsAsync(workspaceId, false);
         await (await client.GetAsync("/v1/keys")).AssertError(HttpStatusCode.PaymentRequired, "insufficient_credits");
 
         await billing.TopUpAsync(workspaceId, 5m, "invoice-2");

@@ -35,6 +35,7 @@ public sealed class FineTunePricingTests : IAsyncLifetime
         Assert.Equal(4m, billed.GetProperty("limits").GetProperty("pricePerMillionTrainedTokensUsd").GetDecimal());
         // 250,000 tokens at $4 per million: the whole dollar, so the prepaid balance is used up.
         Assert.Equal(0m, billed.GetProperty("balanceUsd").GetDecimal());
+        await billing.AdmissionSeesCreditsAsync(workspaceId, false);
         await (await client.GetAsync("/v1/keys")).AssertError(HttpStatusCode.PaymentRequired, "insufficient_credits");
 
         var usage = await (await client.GetAsync("/v1/usage?from=2026-07-01&to=2026-07-31&groupBy=model")).Json();

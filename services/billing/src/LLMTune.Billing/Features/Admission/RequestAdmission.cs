@@ -1,5 +1,4 @@
 using LLMTune.Billing.Features.Accounts;
-using LLMTune.Billing.Features.Plans;
 using LLMTune.Platform.Errors;
 using Microsoft.AspNetCore.Http;
 
@@ -22,19 +21,19 @@ public sealed record Admitted(
 
 /// <summary>
 /// Decides, before a request runs, whether its workspace and key may make it, in separate steps that each reserve in
-/// the store: a positive balance on prepaid plans (read only), requests in flight (<see cref="ConcurrencyGate"/>),
+/// the store: credits left on prepaid plans (the gateway's copy of billing's account status, <see cref="AccountStandings"/>), requests in flight (<see cref="ConcurrencyGate"/>),
 /// counted requests per minute, month and fine-tunes (<see cref="RequestWindows"/>), then tokens per minute
 /// (<see cref="TokenBudget"/>). A step that refuses gives back what the earlier steps took.
 /// </summary>
 public sealed class RequestAdmission(
-    ConcurrencyGate concurrency, RequestWindows requests, TokenBudget tokens, Balances accounts, PlanCatalog plans,
+    ConcurrencyGate concurrency, RequestWindows requests, TokenBudget tokens, AccountStandings standings, WorkspacePlans plans,
     AccountStatusPublisher status, TimeProvider time)
 {
     public async Task<Admitted> AdmitAsync(AdmissionRequest request, CancellationToken ct)
     {
         var now = time.GetUtcNow();
         var (plan, limits) = await plans.ForWorkspaceAsync(request.WorkspaceId, ct);
-        if (limits.Prepaid && await accounts.BalanceMicrosAsync(request.WorkspaceId, ct) <= 0)
+        if (limits.Prepaid && !await standings.HasCreditsAsync(request.WorkspaceId, ct))
         {
             throw new ApiException(StatusCodes.Status402PaymentRequired, "insufficient_credits",
                 $"The workspace's balance is used up ({plan} plan). Top up your balance to continue.");
@@ -69,7 +68,7 @@ public sealed class RequestAdmission(
 
             if (counted!.TookLastOfMonth)
             {
-                await status.PublishAsync(request.WorkspaceId, AccountStatus.QuotaExhausted, ct);
+                await status.QuotaExhaustedAsync(request.WorkspaceId, ct);
             }
 
             return new Admitted([.. counted.States, .. reserved, .. inFlight?.States ?? []], now, plan, limits.PriorityFineTunes,

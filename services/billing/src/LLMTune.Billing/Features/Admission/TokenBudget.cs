@@ -5,7 +5,8 @@ namespace LLMTune.Billing.Features.Admission;
 
 /// <summary>
 /// The tokens an admitted inference request reserved, keyed by its usage id (the server's, unique per request), until <c>InferenceCompleted</c> settles
-/// them to what it used (or the gateway gives them back when no inference ran). Whoever deletes it settles it, once.
+/// them to what it used (or the gateway gives them back when no inference ran). Whoever marks it settled settles it,
+/// once; it stays until its TTL, so a redelivered <c>InferenceCompleted</c> finds it settled and counts nothing again.
 /// </summary>
 public sealed class TokenReservation : IDocument
 {
@@ -17,6 +18,8 @@ public sealed class TokenReservation : IDocument
 
     /// <summary>The token windows (the key's and the workspace's minute) the tokens were taken from.</summary>
     public List<string> CounterIds { get; set; } = [];
+
+    public bool Settled { get; set; }
 
     /// <summary>After this the windows are gone anyway (TTL index).</summary>
     public DateTime ExpiresAt { get; set; }
@@ -103,7 +106,7 @@ public sealed class TokenBudget(Counters counters, IDocumentStore store, TimePro
     /// </summary>
     public async Task SettleAsync(string workspaceId, string keyId, string usageId, long actual, DateTimeOffset completedAt, CancellationToken ct)
     {
-        if (await reservations.GetAsync(usageId, ct) is { } reservation && await reservations.DeleteAsync(usageId, ct))
+        if (await reservations.FindOneAndUpdateAsync(r => r.Id == usageId && r.Settled == false, r => r.Settled = true, null, ct) is { } reservation)
         {
             foreach (var id in reservation.CounterIds)
             {
@@ -113,12 +116,22 @@ public sealed class TokenBudget(Counters counters, IDocumentStore store, TimePro
             return;
         }
 
+        var end = CounterWindows.MinuteEnd(completedAt);
+        try
+        {
+            // Settled already (a redelivery) when it exists; otherwise this marks the count below as done.
+            await reservations.InsertAsync(new TokenReservation { Id = usageId, Settled = true, ExpiresAt = end.AddMinutes(1) }, ct);
+        }
+        catch (DuplicateDocumentException)
+        {
+            return;
+        }
+
         if (actual <= 0)
         {
             return;
         }
 
-        var end = CounterWindows.MinuteEnd(completedAt);
         await counters.AddAsync(CounterWindows.KeyTokensMinute(keyId, completedAt), actual, end, ct);
         await counters.AddAsync(CounterWindows.TokensMinute(workspaceId, completedAt), actual, end, ct);
     }

@@ -1,7 +1,7 @@
 using LLMTune.Billing.Features.Accounts;
-using LLMTune.Billing.Features.Admission;
 using LLMTune.Billing.Features.Plans;
 using LLMTune.Contracts;
+using LLMTune.Platform.Outbox;
 using LLMTune.Platform.Storage;
 
 namespace LLMTune.Billing.Features.Charging;
@@ -60,10 +60,10 @@ public sealed class DailyUsage : IDocument
 }
 
 /// <summary>
-/// Turns finished inference and completed fine-tunes into charges and usage roll-ups (and settles the token count of
-/// the minute an inference request reserved).
+/// Turns finished inference and completed fine-tunes into charges and usage roll-ups, priced by the plan billing's copy
+/// says (<see cref="PlanView"/>). The gateway's admission settles its token reservations from the same events.
 /// </summary>
-public sealed class Meter(IDocumentStore store, Balances accounts, PlanCatalog plans, TokenBudget tokens)
+public sealed class Meter(IDocumentStore store, EventOutbox outbox, Balances accounts, PlanView plans)
 {
     private readonly IDocumentCollection<UsageRecord> records = store.Collection<UsageRecord>(UsageRecord.Collection);
     private readonly IDocumentCollection<DailyUsage> daily = store.Collection<DailyUsage>(DailyUsage.Collection);
@@ -76,10 +76,7 @@ public sealed class Meter(IDocumentStore store, Balances accounts, PlanCatalog p
     }
 
     /// <summary>Charges a finished request once; false when it was charged already (a redelivery).</summary>
-    /// <remarks>
-    /// The record is written first and the debit after, so a crash in between under-charges one request rather than
-    /// ever charging twice.
-    /// </remarks>
+    /// <remarks>The record, the debit and the account status it crosses into are one write: charged once or not at all.</remarks>
     public async Task<bool> ChargeAsync(InferenceCompleted done, CancellationToken ct)
     {
         var (_, limits) = await plans.ForWorkspaceAsync(done.WorkspaceId, ct);
@@ -97,15 +94,7 @@ public sealed class Meter(IDocumentStore store, Balances accounts, PlanCatalog p
             FinishReason = done.FinishReason,
             At = at,
         };
-        if (!await RecordOnceAsync(record, ct))
-        {
-            return false;
-        }
-
-        // Settles what admission reserved for this request to what it used (batch items: adds what they used).
-        await tokens.SettleAsync(done.WorkspaceId, done.KeyId, done.UsageId, record.PromptTokens + record.CompletionTokens, done.Timestamp, ct);
-
-        return true;
+        return await RecordOnceAsync(record, ct);
     }
 
     /// <summary>Charges a completed fine-tune's trained tokens once per job; false when it was charged already.</summary>
@@ -128,21 +117,31 @@ public sealed class Meter(IDocumentStore store, Balances accounts, PlanCatalog p
         }, ct);
     }
 
-    /// <summary>Inserts the record (the idempotency check), then debits and adds it to its day; false when it existed.</summary>
+    /// <summary>
+    /// Inserts the record (the idempotency check) with its debit in one write, then adds it to its day; false when it
+    /// existed. A concurrent change of the balance makes the write retry from a fresh read of the account.
+    /// </summary>
     private async Task<bool> RecordOnceAsync(UsageRecord record, CancellationToken ct)
     {
-        try
+        while (true)
         {
-            await records.InsertAsync(record, ct);
-        }
-        catch (DuplicateDocumentException)
-        {
-            return false;
-        }
+            var write = outbox.Write().Insert(records, record);
+            if (record.CostMicros > 0)
+            {
+                await accounts.ChangeAsync(write, record.WorkspaceId, await accounts.GetAsync(record.WorkspaceId, ct), -record.CostMicros, ct);
+            }
 
-        if (record.CostMicros > 0)
-        {
-            await accounts.DebitAsync(record.WorkspaceId, record.CostMicros, ct);
+            try
+            {
+                if (await Balances.TryCommitAsync(write, ct))
+                {
+                    break;
+                }
+            }
+            catch (DuplicateDocumentException e) when (e.Collection == UsageRecord.Collection)
+            {
+                return false;
+            }
         }
 
         await AddToDayAsync(record, ct);

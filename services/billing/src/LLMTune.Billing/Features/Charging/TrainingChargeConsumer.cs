@@ -8,10 +8,3 @@ public sealed class TrainingChargeConsumer(Meter charging) : IConsumer<TrainingC
 {
     public Task Consume(ConsumeContext<TrainingCompleted> context) => charging.ChargeAsync(context.Message, context.CancellationToken);
 }
-
-public sealed class TrainingChargeConsumerDefinition : ConsumerDefinition<TrainingChargeConsumer>
-{
-    protected override void ConfigureConsumer(
-        IReceiveEndpointConfigurator endpoint, IConsumerConfigurator<TrainingChargeConsumer> consumer, IRegistrationContext context) =>
-        endpoint.UseMessageRetry(r => r.Exponential(5, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(200)));
-}
