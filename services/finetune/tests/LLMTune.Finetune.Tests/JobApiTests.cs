@@ -50,7 +50,7 @@ public sealed class JobApiTests(SharedHost fixture) : IClassFixture<SharedHost>
         using var client = Host.Client();
         using (var form = new MultipartFormDataContent())
         {
-            form.Add(new StringContent("batch"), "purpose");
+            form.Add(new StringContent("assistants"), "purpose");
             form.Add(new ByteArrayContent("{}"u8.ToArray()), "file", "x.jsonl");
             await (await client.PostAsync("/v1/files", form)).AssertError(HttpStatusCode.BadRequest, "invalid_parameter", "purpose");
         }

@@ -86,6 +86,7 @@ public sealed class InferenceModule : IServiceModule
         services.AddSingleton<InferenceResponder>();
         services.AddSingleton<BatchItemRuns>();
         services.AddSingleton<BatchSlots>();
+        services.AddSingleton<BatchCancellations>();
         services.AddHostedService<BatchItemRunIndexes>();
         services.AddSingleton<ModelLoading>();
         services.AddHostedService(sp => sp.GetRequiredService<ModelLoading>());
@@ -98,6 +99,7 @@ public sealed class InferenceModule : IServiceModule
         bus.AddConsumer<UnloadRemovedModelConsumer, UnloadRemovedModelConsumerDefinition>();
         bus.AddConsumer<RunBatchItemConsumer, RunBatchItemConsumerDefinition>();
         bus.AddConsumer<CheckModelAccessConsumer>();
+        bus.AddConsumer<BatchCancelledConsumer, BatchCancelledConsumerDefinition>();
     }
 
     public void MapEndpoints(WebApplication app, HostTopology topology)

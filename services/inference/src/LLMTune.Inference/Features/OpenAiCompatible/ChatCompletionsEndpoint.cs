@@ -24,6 +24,14 @@ public static class ChatCompletionsEndpoint
             format);
     }
 
+    /// <summary>One line of an OpenAI batch: the same request and answer, never streamed.</summary>
+    internal static OpenAiBatchCall ForBatch(ReadOnlyMemory<byte> body, TimeProvider time)
+    {
+        var request = JsonBody.Parse<ChatCompletionRequest>(body, OpenAiJson.Options);
+        var format = new ChatFormat("chatcmpl-" + Base62.Random(24), time.GetUtcNow().ToUnixTimeSeconds(), false, request.N ?? 1);
+        return new OpenAiBatchCall(request.Model, () => LocalInput(request, format), format);
+    }
+
     /// <summary>The request as this server's own models take it; what they do not offer is refused with a 400 naming it.</summary>
     private static InferenceInput LocalInput(ChatCompletionRequest request, ChatFormat format)
     {
