@@ -78,7 +78,7 @@ public sealed class RunBatchItemConsumer(
 
     private async Task<BatchItemCompleted> RunAsync(RunBatchItem item, CancellationToken ct)
     {
-        var caller = new InferenceCaller(item.WorkspaceId, item.KeyId, item.ItemKey, item.BatchId);
+        var caller = new InferenceCaller(item.WorkspaceId, item.KeyId, item.ItemKey, item.ItemKey, item.BatchId);
         var startedAt = Stopwatch.GetTimestamp();
         try
         {
