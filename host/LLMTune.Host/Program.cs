@@ -1,6 +1,10 @@
 using System.CommandLine;
 using LLMTune.Host.Commands;
 
+// Regexes that come from clients (a tool's JSON-schema `pattern`, checked by the schema validator) run under this
+// process-wide limit, so a pathological pattern cannot pin a core; it must be set before any Regex is built.
+AppDomain.CurrentDomain.SetData("REGEX_DEFAULT_MATCH_TIMEOUT", TimeSpan.FromSeconds(1));
+
 // A thin entry point: parse the command line, then either serve or run an admin/model command.
 var root = new RootCommand("LLMTune: self-hostable LLM inference and fine-tuning platform.")
 {

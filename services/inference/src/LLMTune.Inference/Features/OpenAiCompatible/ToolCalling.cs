@@ -372,7 +372,8 @@ internal sealed partial class ToolPlan
         {
             return schema is null || schema.Evaluate(arguments).IsValid;
         }
-        catch (Exception e) when (e is JsonSchemaException or InvalidOperationException or ArgumentException)
+        // A client's pattern that runs past the process's regex limit (set in Program) rejects the call.
+        catch (Exception e) when (e is JsonSchemaException or InvalidOperationException or ArgumentException or RegexMatchTimeoutException)
         {
             return false;
         }
