@@ -122,6 +122,10 @@ public static class ServiceDefaults
                 .ValidateOnStart();
             auth.AddScheme<AuthenticationSchemeOptions, InternalIdentityHandler>(InternalIdentityHandler.SchemeName, null);
             services.Configure<AuthenticationOptions>(o => o.DefaultScheme = InternalIdentityHandler.SchemeName);
+            // The operator's /admin routes a service owns, forwarded by the gateway once it has checked the operator token.
+            services.AddAuthorizationBuilder().AddPolicy(OperatorPolicy.Name, policy => policy
+                .AddAuthenticationSchemes(InternalIdentityHandler.SchemeName)
+                .RequireRole(OperatorPolicy.Role));
         }
 
         services.AddAuthorization(o => o.FallbackPolicy = new AuthorizationPolicyBuilder().RequireAuthenticatedUser().Build());

@@ -97,7 +97,7 @@ public sealed partial class SplitTopologyTests(SplitTopology split) : IClassFixt
             { new StringContent("fine-tune"), "purpose" },
             { new StringContent(lines), "file", "split.jsonl" },
         };
-        var file = (await (await client.PostAsync("/v1/files", form)).Json(HttpStatusCode.Created)).GetProperty("id").GetString()!;
+        var file = (await (await client.PostAsync("/v1/files", form)).Json()).GetProperty("id").GetString()!;
         var job = await (await client.PostAsJsonAsync("/v1/fine-tune", new
         {
             baseModel = "llmtune/tiny",
@@ -119,6 +119,62 @@ public sealed partial class SplitTopologyTests(SplitTopology split) : IClassFixt
         using var response = await client.PostAsJsonAsync($"/v1/models/{model}/inference", new { prompt = "Ping 1?", maxTokens = 4 });
         Assert.Equal(model, (await response.Json()).GetProperty("model").GetString());
         split.Report($"fine-tune {jobId} trained, deployed as {model} and answered in {watch.ElapsedMilliseconds} ms");
+    }
+
+    /// <summary>
+    /// Each process keeps only its own data: the gateway its workspaces, plans and admission counters, billing the
+    /// balances and usage. A top-up (forwarded to billing), a balance charged down to zero (billing, from the inference
+    /// process's InferenceCompleted) and a plan change (the gateway) reach the other side by event.
+    /// </summary>
+    [Fact]
+    public async Task Top_ups_a_used_up_balance_and_plan_changes_take_effect_across_the_gateway_and_billing_processes()
+    {
+        using var admin = split.Operator();
+        var watch = Stopwatch.StartNew();
+        var created = await (await admin.PostAsJsonAsync("/admin/workspaces", new { name = $"split-growth-{Guid.NewGuid():N}"[..24], plan = "growth" }))
+            .Json(HttpStatusCode.Created);
+        var workspaceId = created.GetProperty("workspace").GetProperty("id").GetString()!;
+        using var client = split.Client(created.GetProperty("apiKey").GetProperty("key").GetString()!);
+
+        // Growth is prepaid and a new account has nothing: the gateway refuses before forwarding.
+        await (await client.GetAsync("/v1/keys")).AssertError(HttpStatusCode.PaymentRequired, "insufficient_credits");
+        await (await admin.PostAsJsonAsync("/admin/workspaces/ws_not_there/credits", new { amountUsd = 1, reference = "x" }))
+            .AssertError(HttpStatusCode.NotFound, "workspace_not_found");
+
+        // The top-up is billing's (the gateway checks the operator and forwards); its AccountStatusChanged reaches the gateway.
+        var topUp = await (await admin.PostAsJsonAsync($"/admin/workspaces/{workspaceId}/credits", new { amountUsd = 0.002m, reference = "split-invoice-1" })).Json();
+        Assert.True(topUp.GetProperty("applied").GetBoolean());
+        Assert.Equal(0.002m, topUp.GetProperty("balanceUsd").GetDecimal());
+        await Eventually.True(async () => (await client.GetAsync("/v1/keys")).StatusCode == HttpStatusCode.OK, Bound, "the top-up to reach the gateway");
+        var afterTopUp = watch.ElapsedMilliseconds;
+
+        // Billing knows the plan from the gateway's WorkspacePlanChanged, and the month's count from the forwarded request.
+        var billing = await Eventually.Get<JsonElement?>(async () => await (await client.GetAsync("/v1/billing")).Json(),
+            b => b?.GetProperty("plan").GetString() == "growth", Bound, "billing to hear of the workspace's plan");
+        Assert.Equal(0.002m, billing!.Value.GetProperty("balanceUsd").GetDecimal());
+        Assert.True(billing.Value.GetProperty("requests").GetProperty("used").GetInt64() >= 1, billing.Value.ToString());
+
+        // Two inference requests at $0.001: billing meters them and the balance reaching zero turns the gateway to 402.
+        for (var i = 0; i < 2; i++)
+        {
+            using var answered = await client.PostAsJsonAsync("/v1/models/llmtune/tiny/inference", new { prompt = $"Count to {i + 2}.", maxTokens = 4 });
+            Assert.Equal(HttpStatusCode.OK, answered.StatusCode);
+        }
+
+        await Eventually.True(async () => (await client.GetAsync("/v1/keys")).StatusCode == HttpStatusCode.PaymentRequired, Bound,
+            "the used-up balance to reach the gateway");
+        var usage = (await (await client.GetAsync("/v1/usage?groupBy=model")).Json()).GetProperty("total");
+        Assert.Equal(2, usage.GetProperty("requests").GetInt64());
+        Assert.Equal(0.002m, usage.GetProperty("costUsd").GetDecimal());
+        Assert.Equal(0m, (await (await client.GetAsync("/v1/billing")).Json()).GetProperty("balanceUsd").GetDecimal());
+        var afterZero = watch.ElapsedMilliseconds;
+
+        // The plan is the gateway's: Scale is invoiced, so the same zero balance is admitted at once; billing hears of it.
+        (await admin.PutAsJsonAsync($"/admin/workspaces/{workspaceId}/plan", new { plan = "scale" })).EnsureSuccessStatusCode();
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/v1/keys")).StatusCode);
+        await Eventually.True(async () => (await (await client.GetAsync("/v1/billing")).Json()).GetProperty("plan").GetString() == "scale", Bound,
+            "billing to hear of the plan change");
+        split.Report($"402 -> top-up -> 200 at {afterTopUp} ms, balance used up -> 402 at {afterZero} ms, plan change seen by billing at {watch.ElapsedMilliseconds} ms");
     }
 }
 
@@ -146,14 +202,17 @@ public sealed partial class SplitTopology : IAsyncLifetime
 
     public string ReceiverUrl(string path) => new Uri(receiverAddress, path).AbsoluteUri;
 
-    /// <summary>A client for the gateway with the workspace key; skips the test where no RabbitMQ is available.</summary>
-    public HttpClient Client()
+    /// <summary>A client for the gateway with the workspace key (or another); skips the test where no RabbitMQ is available.</summary>
+    public HttpClient Client(string? key = null)
     {
         Assert.SkipWhen(broker.Url is null, broker.Unavailable ?? "");
         var client = new HttpClient { BaseAddress = Gateway, Timeout = TimeSpan.FromMinutes(2) };
-        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", ApiKey);
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key ?? ApiKey);
         return client;
     }
+
+    /// <summary>A client for the gateway's <c>/admin</c> with the operator token <c>llmtune dev split</c> generated.</summary>
+    public HttpClient Operator() => Client(File.ReadAllText(Path.Combine(dir, "operator-token")).Trim());
 
     public void Report(string line) => TestContext.Current.TestOutputHelper?.WriteLine(line);
 

@@ -53,7 +53,7 @@ async function plainChat(model) {
 }
 
 /**
- * A forced call of get_weather. Upstream: the recorded answer, one choice. Local: n: 2 with a bounded city, so every
+ * A forced call of get_weather. Upstream: the recorded answer, one choice. Local: n: 8 with a bounded city, so every
  * choice must carry its own complete, valid call.
  */
 async function toolsChat(model, { n, tool = weatherTool } = {}) {
@@ -76,7 +76,7 @@ async function toolsChat(model, { n, tool = weatherTool } = {}) {
   }
 }
 
-/** An answer under the city schema; local as for toolsChat (n: 2, bounded city, every choice complete and valid). */
+/** An answer under the city schema; local as for toolsChat (n: 8, bounded city, every choice complete and valid). */
 async function jsonSchemaChat(model, { n, format = citySchema } = {}) {
   const completion = await client.chat.completions.create({
     model,
@@ -158,8 +158,8 @@ const cases = [
   ['local: n, seed and logprobs', () => choicesAndLogprobs(local)],
   ['local: streaming', () => streaming(local)],
   ['local: embeddings.create', () => embeddings(local)],
-  ['local: tools, named tool_choice, n: 2', () => toolsChat(local, { n: 2, tool: localWeatherTool })],
-  ['local: response_format json_schema, n: 2', () => jsonSchemaChat(local, { n: 2, format: localCitySchema })],
+  ['local: tools, named tool_choice, n: 8', () => toolsChat(local, { n: 8, tool: localWeatherTool })],
+  ['local: response_format json_schema, n: 8', () => jsonSchemaChat(local, { n: 8, format: localCitySchema })],
   ['upstream: chat.completions.create', () => plainChat(upstream)],
   ['upstream: tools', () => toolsChat(upstream)],
   ['upstream: response_format json_schema', () => jsonSchemaChat(upstream)],

@@ -11,7 +11,9 @@ namespace LLMTune.Engine.Inference;
 /// Continuous batching over one llama.cpp context. A single dedicated thread owns the context and runs the decode
 /// loop, so there are never two decodes on it at once. Each step puts one token of every generating sequence and
 /// chunks of waiting prompts into one batch; a request that arrives joins at the next step. Finished or cancelled
-/// sequences give back their slot and KV cells before their result is published.
+/// sequences give back their slot and KV cells before their result is published. A request takes one of the
+/// request slots; the further choices of a request with n &gt; 1 take choice sequences, a separate pool, so they never
+/// keep other requests from starting.
 /// </summary>
 internal sealed class BatchedGenerator : IDisposable
 {
@@ -22,8 +24,11 @@ internal sealed class BatchedGenerator : IDisposable
     private readonly int _queueCapacity;
     private readonly int _batchSize;
     private readonly Lock _gate = new();
-    private readonly Queue<Sequence> _pending = new();
+    private readonly List<Sequence> _pending = [];
+
+    // Request slots first ([0, _requestSlots)), then the choice sequences.
     private readonly Sequence?[] _slots;
+    private readonly int _requestSlots;
     private readonly List<Sequence> _admissionOrder = [];
     private readonly SemaphoreSlim _wake = new(0);
     private readonly Queue<Action> _commands = new();
@@ -36,13 +41,14 @@ internal sealed class BatchedGenerator : IDisposable
     private long _steps;
     private long _tokensGenerated;
 
-    public BatchedGenerator(string name, LLamaContext context, int maxSequences, int contextLength, int queueCapacity, int batchSize, ILogger logger)
+    public BatchedGenerator(string name, LLamaContext context, int maxSequences, int choiceSequences, int contextLength, int queueCapacity, int batchSize, ILogger logger)
     {
+        _requestSlots = maxSequences;
         _name = name;
         _context = context;
         _model = context.NativeHandle.ModelHandle;
         _logger = logger;
-        _slots = new Sequence?[maxSequences];
+        _slots = new Sequence?[maxSequences + choiceSequences];
         ContextLength = contextLength;
         _queueCapacity = queueCapacity;
         _batchSize = batchSize;
@@ -52,7 +58,8 @@ internal sealed class BatchedGenerator : IDisposable
 
     public int ContextLength { get; }
 
-    public int MaxSequences => _slots.Length;
+    /// <summary>Most choices one request may ask for: its own slot and every choice sequence.</summary>
+    public int MaxChoices => _slots.Length - _requestSlots + 1;
 
     public GeneratorStats Stats => _stats;
 
@@ -101,15 +108,14 @@ internal sealed class BatchedGenerator : IDisposable
                 throw new ModelUnloadedException(_name);
             }
 
-            var free = _slots.Length - _active;
-            if (_pending.Count >= _queueCapacity + free)
+            if (_pending.Count >= _queueCapacity + FreeSlots(0, _requestSlots))
             {
                 sequence.CancellationRegistration.Dispose();
                 sequence.Forks.ForEach(f => f.CancellationRegistration.Dispose());
                 throw new EngineBusyException(_name, _active, _pending.Count, _queueCapacity);
             }
 
-            _pending.Enqueue(sequence);
+            _pending.Add(sequence);
         }
 
         PublishStats();
@@ -259,35 +265,61 @@ internal sealed class BatchedGenerator : IDisposable
     {
         lock (_gate)
         {
-            while (_pending.Count > 0)
+            var choicesWaiting = false;
+            for (var i = 0; i < _pending.Count;)
             {
-                var next = _pending.Peek();
+                var next = _pending[i];
                 if (next.CancellationToken.IsCancellationRequested)
                 {
-                    _pending.Dequeue();
+                    _pending.RemoveAt(i);
                     CompleteWithoutSlot(next);
                     next.Forks.ForEach(CompleteWithoutSlot);
                     continue;
                 }
 
-                // A request's choices start together, so the forks can copy the prompt's cells once it is evaluated.
-                if (_slots.Count(s => s is null) < 1 + next.Forks.Count)
+                if (FreeSlots(0, _requestSlots) == 0)
                 {
                     return;
                 }
 
-                _pending.Dequeue();
-                foreach (var sequence in next.Forks.Prepend(next))
+                // A request's choices start together, so the forks can copy the prompt's cells once it is evaluated.
+                // One waiting for choice sequences lets the requests behind it that need none go first; those that
+                // need some keep their order, so it is not overtaken for ever.
+                if (next.Forks.Count > 0 && (choicesWaiting || FreeSlots(_requestSlots, _slots.Length) < next.Forks.Count))
                 {
-                    var slot = Array.IndexOf(_slots, null);
-                    sequence.SeqId = slot;
-                    sequence.Sampler = sequence.Logits is null ? sequence.CreateSampler() : null;
-                    _slots[slot] = sequence;
-                    _active++;
-                    _admissionOrder.Add(sequence);
+                    choicesWaiting = true;
+                    i++;
+                    continue;
+                }
+
+                _pending.RemoveAt(i);
+                Place(next, Array.IndexOf(_slots, null, 0, _requestSlots));
+                foreach (var fork in next.Forks)
+                {
+                    Place(fork, Array.IndexOf(_slots, null, _requestSlots, _slots.Length - _requestSlots));
                 }
             }
         }
+    }
+
+    private void Place(Sequence sequence, int slot)
+    {
+        sequence.SeqId = slot;
+        sequence.Sampler = sequence.Logits is null ? sequence.CreateSampler() : null;
+        _slots[slot] = sequence;
+        _active++;
+        _admissionOrder.Add(sequence);
+    }
+
+    private int FreeSlots(int from, int to)
+    {
+        var free = 0;
+        for (var slot = from; slot < to; slot++)
+        {
+            free += _slots[slot] is null ? 1 : 0;
+        }
+
+        return free;
     }
 
     private void BuildBatch()
@@ -576,7 +608,7 @@ internal sealed class BatchedGenerator : IDisposable
 
         lock (_gate)
         {
-            while (_pending.TryDequeue(out var head))
+            foreach (var head in _pending)
             {
                 foreach (var queued in head.Forks.Prepend(head))
                 {
@@ -586,6 +618,8 @@ internal sealed class BatchedGenerator : IDisposable
                     queued.Result.TrySetException(error);
                 }
             }
+
+            _pending.Clear();
         }
 
         PublishStats();

@@ -137,10 +137,10 @@ public sealed partial class LoadedModel : IAsyncDisposable
         using var weights = UseWeights();
         CheckGrammar(request);
         var generator = GetGenerator(request.Variant);
-        if (request.Choices > generator.MaxSequences)
+        if (request.Choices > generator.MaxChoices)
         {
             throw new ArgumentOutOfRangeException(nameof(GenerationRequest.Choices), request.Choices,
-                $"This model runs at most {generator.MaxSequences} sequences at once, so it gives at most {generator.MaxSequences} choices.");
+                $"This model has {generator.MaxChoices - 1} sequences for further choices, so it gives at most {generator.MaxChoices} choices.");
         }
 
         foreach (var id in request.LogitBias.Keys.Where(id => id < 0 || id >= _weights.Vocab.Count).Take(1))
@@ -517,8 +517,8 @@ public sealed partial class LoadedModel : IAsyncDisposable
         var contextParams = new ModelParams(_options.Path)
         {
             // Room for every slot's full context, so an admitted sequence never runs out of KV cells.
-            ContextSize = (uint)(ContextLength * _options.MaxConcurrentSequences),
-            SeqMax = (uint)_options.MaxConcurrentSequences,
+            ContextSize = (uint)(ContextLength * (_options.MaxConcurrentSequences + _options.ChoiceSequences)),
+            SeqMax = (uint)(_options.MaxConcurrentSequences + _options.ChoiceSequences),
             KVUnified = _options.UnifiedKvCache,
             BatchSize = (uint)_options.BatchSize,
             UBatchSize = (uint)_options.BatchSize,
@@ -541,7 +541,7 @@ public sealed partial class LoadedModel : IAsyncDisposable
         }
 
         var name = variantId == BaseVariant ? Id : $"{Id}:{variantId}";
-        var generator = new BatchedGenerator(name, context, _options.MaxConcurrentSequences, ContextLength, _options.QueueCapacity, _options.BatchSize, _logger);
+        var generator = new BatchedGenerator(name, context, _options.MaxConcurrentSequences, _options.ChoiceSequences, ContextLength, _options.QueueCapacity, _options.BatchSize, _logger);
         if (publish)
         {
             lock (_gate)

@@ -16,6 +16,13 @@ public sealed record ModelLoadOptions
     /// <summary>Sequences decoded together in one batch (the continuous-batching width).</summary>
     public int MaxConcurrentSequences { get; init; } = 8;
 
+    /// <summary>
+    /// Sequences beyond <see cref="MaxConcurrentSequences"/> that only the second and later choices of requests with
+    /// n &gt; 1 use (shared by all such requests), so one request's choices never take the slots other requests need.
+    /// A request may ask for at most 1 + this many choices. Each is a KV stream of <see cref="ContextLength"/> cells.
+    /// </summary>
+    public int ChoiceSequences { get; init; } = GenerationRequest.MaxChoices - 1;
+
     /// <summary>Requests that may wait for a free sequence slot; beyond that requests fail with <see cref="EngineBusyException"/>.</summary>
     public int QueueCapacity { get; init; } = 64;
 
@@ -46,6 +53,8 @@ public sealed record ModelLoadOptions
         ArgumentException.ThrowIfNullOrEmpty(Path);
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxConcurrentSequences, 1);
         ArgumentOutOfRangeException.ThrowIfNegative(QueueCapacity);
+        ArgumentOutOfRangeException.ThrowIfNegative(ChoiceSequences);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(ChoiceSequences, GenerationRequest.MaxChoices - 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(BatchSize, 1);
         if (ContextLength is < 8)
         {

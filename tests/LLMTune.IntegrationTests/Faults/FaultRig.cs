@@ -176,7 +176,7 @@ internal static class FaultRig
             { new ByteArrayContent(Encoding.UTF8.GetBytes(jsonl)), "file", "faults.jsonl" },
         };
         using var response = await client.PostAsync("/v1/files", form);
-        return (await response.Json(HttpStatusCode.Created)).GetProperty("id").GetString()!;
+        return (await response.Json()).GetProperty("id").GetString()!;
     }
 
     public static async Task<HttpResponseMessage> CreateFineTuneAsync(HttpClient client, string file, int epochs) =>

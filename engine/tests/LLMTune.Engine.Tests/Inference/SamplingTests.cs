@@ -38,14 +38,56 @@ public sealed class SamplingTests
     }
 
     [Fact]
-    public async Task More_choices_than_sequence_slots_are_refused_before_anything_is_queued()
+    public async Task More_choices_than_choice_sequences_are_refused_before_anything_is_queued()
     {
-        await using var host = await LoadedTestModel.LoadAsync(TestModels.SmallPath, maxSequences: 2);
+        await using var host = await LoadedTestModel.LoadAsync(TestModels.SmallPath, maxSequences: 4, choiceSequences: 1);
 
         var error = Assert.Throws<ArgumentOutOfRangeException>(() =>
             host.Model.GenerateChoices(new GenerationRequest { Prompt = "x", MaxTokens = 2, Choices = 3 }, Ct));
 
         Assert.Equal(nameof(GenerationRequest.Choices), error.ParamName);
+        Assert.Equal(0, host.Model.GetStats().QueuedRequests);
+    }
+
+    [Fact]
+    public async Task Eight_choices_run_on_a_model_with_four_request_slots_beside_other_requests()
+    {
+        await using var host = await LoadedTestModel.LoadAsync(TestModels.NeverEndingPath, maxSequences: 4);
+        var request = new GenerationRequest { Prompt = "Once upon a time", MaxTokens = 200, Temperature = 1, Seed = 9, Choices = GenerationRequest.MaxChoices };
+
+        var eight = host.Model.GenerateChoices(request, Ct);
+        // Other requests fill the remaining request slots while the eight choices run: none waits for them.
+        var others = await Task.WhenAll(Enumerable.Range(0, 3)
+            .Select(i => host.Model.CompleteAsync(new GenerationRequest { Prompt = $"Another prompt {i}", MaxTokens = 4, Temperature = 0 }, Ct)));
+
+        Assert.All(others, r => Assert.Equal(4, r.CompletionTokens));
+        Assert.DoesNotContain(eight, g => g.Completion.IsCompleted);
+        var choices = await Task.WhenAll(eight.Select(g => g.Completion));
+        Assert.Equal(GenerationRequest.MaxChoices, choices.Length);
+        Assert.All(choices, c => Assert.Equal(200, c.CompletionTokens));
+        Assert.True(choices.Select(c => c.Text).Distinct().Count() > 1, "sampled choices should differ");
+        Assert.All(choices, c => Assert.Equal(choices[0].PromptTokens, c.PromptTokens));
+        var final = host.Model.GetStats();
+        Assert.Equal(0, final.ActiveSequences);
+        Assert.Equal(0, final.KvCellsInUse);
+    }
+
+    [Fact]
+    public async Task A_request_waiting_for_choice_sequences_lets_single_choice_requests_start()
+    {
+        await using var host = await LoadedTestModel.LoadAsync(TestModels.NeverEndingPath, maxSequences: 3, choiceSequences: 2);
+        using var first = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var running = host.Model.GenerateChoices(new GenerationRequest { Prompt = "a", MaxTokens = 200, Temperature = 0, Choices = 3 }, first.Token);
+        await running[0].ReadTokensAsync(Ct).FirstAsync(Ct);
+
+        // Both choice sequences are taken: this one waits, the single-choice request behind it does not.
+        var waiting = host.Model.GenerateChoices(new GenerationRequest { Prompt = "b", MaxTokens = 2, Temperature = 0, Choices = 2 }, Ct);
+        var single = host.Model.Generate(new GenerationRequest { Prompt = "c", MaxTokens = 2, Temperature = 0 }, Ct);
+
+        Assert.Equal(2, (await single.Completion).CompletionTokens);
+        Assert.False(waiting[0].Completion.IsCompleted);
+        await first.CancelAsync();
+        Assert.All(await Task.WhenAll(waiting.Select(g => g.Completion)), r => Assert.Equal(2, r.CompletionTokens));
     }
 
     [Fact]

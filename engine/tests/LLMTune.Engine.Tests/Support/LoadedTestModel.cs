@@ -15,7 +15,7 @@ public sealed class LoadedTestModel : IAsyncDisposable
 
     public LoadedModel Model { get; }
 
-    public static async Task<LoadedTestModel> LoadAsync(string path, int maxSequences = 8, int queueCapacity = 16, int contextLength = 256, IReadOnlyList<ModelVariantOptions>? variants = null)
+    public static async Task<LoadedTestModel> LoadAsync(string path, int maxSequences = 8, int queueCapacity = 16, int contextLength = 256, IReadOnlyList<ModelVariantOptions>? variants = null, int choiceSequences = GenerationRequest.MaxChoices - 1)
     {
         var manager = new ModelManager();
         var model = await manager.LoadAsync("test", new ModelLoadOptions
@@ -23,6 +23,7 @@ public sealed class LoadedTestModel : IAsyncDisposable
             Path = path,
             ContextLength = contextLength,
             MaxConcurrentSequences = maxSequences,
+            ChoiceSequences = choiceSequences,
             QueueCapacity = queueCapacity,
             // One thread: ggml's workers spin, which is slow when test processes share the cores.
             Threads = 1,

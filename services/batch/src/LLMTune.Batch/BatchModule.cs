@@ -1,4 +1,5 @@
 using LLMTune.Batch.Features.Batches;
+using LLMTune.Batch.Features.OpenAiBatches;
 using LLMTune.Platform.Modules;
 using MassTransit;
 using Microsoft.AspNetCore.Builder;
@@ -16,13 +17,16 @@ public sealed class BatchModule : IServiceModule
 {
     public string Name => "batch";
 
-    // /v1/batches is OpenAI's Batch API, to be served here too.
+    // /v1/batches is OpenAI's Batch API; its output and error files (ids file_batch_…) are this service's, more
+    // specific than the files owner's /v1/files/{**rest}, so the gateway forwards them here.
     public IReadOnlyList<ServiceRoute> Routes =>
     [
         new("/v1/batch"),
         new("/v1/batch/{**rest}"),
         new("/v1/batches"),
         new("/v1/batches/{**rest}"),
+        new("/v1/files/file_batch_{rest}"),
+        new("/v1/files/file_batch_{rest}/content"),
     ];
 
     public void AddServices(WebApplicationBuilder builder, HostTopology topology)
@@ -34,6 +38,7 @@ public sealed class BatchModule : IServiceModule
         services.AddSingleton<BatchEvents>();
         services.AddSingleton<BatchProgress>();
         services.AddScoped<BatchSubmission>();
+        services.AddScoped<OpenAiBatchSubmission>();
         services.AddSingleton<BatchDispatcher>();
         services.AddHostedService(sp => sp.GetRequiredService<BatchDispatcher>());
     }
@@ -43,5 +48,9 @@ public sealed class BatchModule : IServiceModule
         bus.AddConsumer<BatchItemCompletedConsumer, BatchItemCompletedConsumerDefinition>();
     }
 
-    public void MapEndpoints(WebApplication app, HostTopology topology) => app.MapBatchEndpoints();
+    public void MapEndpoints(WebApplication app, HostTopology topology)
+    {
+        app.MapBatchEndpoints();
+        app.MapOpenAiBatchEndpoints();
+    }
 }

@@ -34,4 +34,15 @@ public sealed class BatchOptions
 
     /// <summary>How long to wait for the inference service to confirm the model exists.</summary>
     public TimeSpan ModelCheckTimeout { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>Request lines per OpenAI batch input file (<c>POST /v1/batches</c>).</summary>
+    [Range(1, 50_000)]
+    public int MaxFileRequests { get; set; } = 1000;
+
+    /// <summary>Bytes per OpenAI batch input file; the file is handed over in one message by the files' owner.</summary>
+    [Range(1, 64L * 1024 * 1024)]
+    public long MaxFileBytes { get; set; } = 10 * 1024 * 1024;
+
+    /// <summary>How long to wait for the files' owner (the finetune service) to hand over an input file.</summary>
+    public TimeSpan FileReadTimeout { get; set; } = TimeSpan.FromSeconds(30);
 }

@@ -61,5 +61,30 @@ public sealed class RunningBatchTests : IAsyncLifetime
         await (await client.PostAsync($"/v1/batch/{quick}/cancel", null)).AssertError(HttpStatusCode.Conflict, "batch_finished");
     }
 
+    [Fact]
+    public async Task Cancel_stops_the_items_being_generated()
+    {
+        // The slow model never stops early: uncancelled, each item would generate all of its 900 tokens.
+        using var client = _host.Client();
+        var accepted = await client.SubmitAsync(new { modelId = BatchHost.Slow, requests = BatchApi.Requests(2, "long", maxTokens: 900) });
+        var batchId = accepted.GetProperty("batchId").GetString()!;
+        await Eventually.True(() => _host.Published.Of<RunBatchItem>().Any(m => m.BatchId == batchId), TimeSpan.FromSeconds(30), "an item to be requested");
+        await client.WaitForAsync(batchId, b => b.GetProperty("status").GetString() == "processing", "the batch to run");
+        var cancelledAt = System.Diagnostics.Stopwatch.StartNew();
+        Assert.Equal("cancelled", (await (await client.PostAsync($"/v1/batch/{batchId}/cancel", null)).Json()).GetProperty("status").GetString());
+
+        // Every requested item reports that it was stopped by the cancel, none ran to its end.
+        var requested = _host.Published.Of<RunBatchItem>().Where(m => m.BatchId == batchId).Select(m => m.ItemKey).Distinct().ToList();
+        await Eventually.True(
+            () => requested.All(key => _host.Published.Of<BatchItemCompleted>().Any(m => m.ItemKey == key)),
+            TimeSpan.FromSeconds(60), "the requested items to stop");
+        var outcomes = _host.Published.Of<BatchItemCompleted>().Where(m => m.BatchId == batchId).ToList();
+        Assert.All(outcomes, o => Assert.Equal("batch_cancelled", o.ErrorCode));
+        var metered = _host.Published.Of<InferenceCompleted>().Where(e => e.BatchId == batchId).ToList();
+        Assert.All(metered, e => Assert.InRange(e.CompletionTokens, 0, 899));
+        TestContext.Current.SendDiagnosticMessage(
+            $"cancel stopped {outcomes.Count} item(s) in {cancelledAt.ElapsedMilliseconds} ms; metered tokens: {string.Join(", ", metered.Select(e => e.CompletionTokens))}");
+    }
+
     private static System.Text.Json.JsonValueKind JsonValueKindOf(System.Text.Json.JsonElement element, string name) => element.GetProperty(name).ValueKind;
 }

@@ -1,18 +1,18 @@
 using System.ComponentModel.DataAnnotations;
-using LLMTune.Billing.Features.Accounts;
 using LLMTune.Billing.Features.Admission;
 using LLMTune.Billing.Features.Charging;
 using LLMTune.Billing.Features.Plans;
+using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 
 namespace LLMTune.Billing;
 
-/// <summary>What both billing modules use (registered once when they share a process).</summary>
+/// <summary>What both billing modules use: the plans' configuration (registered once when they share a process).</summary>
 internal static class BillingSetup
 {
-    public static void AddBillingCore(this IServiceCollection services)
+    public static void AddPlans(this IServiceCollection services)
     {
         if (services.Any(s => s.ServiceType == typeof(PlanCatalog)))
         {
@@ -25,12 +25,6 @@ internal static class BillingSetup
                 && o.Admission.InFlightExpiry > TimeSpan.Zero, "Billing:Admission:DefaultMaxTokens must be 1-1000000 and InFlightExpiry positive.")
             .ValidateOnStart();
         services.TryAddSingleton<PlanCatalog>();
-        services.TryAddSingleton<Counters>();
-        services.TryAddSingleton<TokenBudget>();
-        services.TryAddSingleton<Balances>();
-        services.TryAddSingleton<AccountStatusPublisher>();
-        services.TryAddSingleton<Meter>();
-        services.AddHostedService<BillingIndexes>();
     }
 
     private static bool ValidPlans(BillingOptions options) =>
@@ -38,15 +32,28 @@ internal static class BillingSetup
             .All(limits => Validator.TryValidateObject(limits, new ValidationContext(limits), null, validateAllProperties: true));
 }
 
-internal sealed class BillingIndexes(Counters counters, TokenBudget tokens, Meter charging) : IHostedService
+/// <summary>Every billing consumer retries a failing message a few times with backoff (the store briefly away).</summary>
+public sealed class BillingConsumerDefinition<T> : ConsumerDefinition<T> where T : class, IConsumer
+{
+    protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpoint, IConsumerConfigurator<T> consumer, IRegistrationContext context) =>
+        endpoint.UseMessageRetry(r => r.Exponential(5, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(200)));
+}
+
+internal sealed class AdmissionIndexes(Counters counters, TokenBudget tokens) : IHostedService
 {
     public async Task StartAsync(CancellationToken ct)
     {
         await counters.EnsureIndexesAsync(ct);
         await tokens.EnsureIndexesAsync(ct);
-        await charging.EnsureIndexesAsync(ct);
     }
 
     /// <summary>Counts held in memory (one-process store) reach the store before it closes.</summary>
     public Task StopAsync(CancellationToken ct) => counters.FlushAsync(ct);
+}
+
+internal sealed class ChargingIndexes(Meter charging) : IHostedService
+{
+    public Task StartAsync(CancellationToken ct) => charging.EnsureIndexesAsync(ct);
+
+    public Task StopAsync(CancellationToken ct) => Task.CompletedTask;
 }

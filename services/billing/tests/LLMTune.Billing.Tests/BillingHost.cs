@@ -2,6 +2,8 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
+using LLMTune.Billing.Features.Admission;
+using LLMTune.Billing.Features.Plans;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 
@@ -45,20 +47,40 @@ public sealed class BillingHost : IAsyncDisposable
         return client;
     }
 
-    /// <summary>Creates a workspace on a plan; returns its id and a client with its first key.</summary>
+    /// <summary>
+    /// Creates a workspace on a plan; returns its id and a client with its first key, once billing's copy of its plan
+    /// (from <c>WorkspacePlanChanged</c>) has it, so charges are priced by it.
+    /// </summary>
     public async Task<(string WorkspaceId, HttpClient Client)> WorkspaceAsync(string name, string plan = "sandbox")
     {
         using var admin = Operator();
         var created = await (await admin.PostAsJsonAsync("/admin/workspaces", new { name, plan })).Json(HttpStatusCode.Created);
-        return (created.GetProperty("workspace").GetProperty("id").GetString()!,
-            Host.Client(created.GetProperty("apiKey").GetProperty("key").GetString()!));
+        var id = created.GetProperty("workspace").GetProperty("id").GetString()!;
+        await BilledAsAsync(id, plan);
+        return (id, Host.Client(created.GetProperty("apiKey").GetProperty("key").GetString()!));
     }
 
+    /// <summary>Waits until billing's copy of the workspace's plan is <paramref name="plan"/>.</summary>
+    public Task BilledAsAsync(string workspaceId, string plan) =>
+        Eventually.True(async () => (await Host.Services.GetRequiredService<PlanView>().ForWorkspaceAsync(workspaceId, CancellationToken.None)).Plan == plan,
+            what: $"billing to hear that {workspaceId} is on {plan}");
+
+    /// <summary>Tops up; when that leaves credits, returns once the gateway's admission has heard (AccountStatusChanged).</summary>
     public async Task<JsonElement> TopUpAsync(string workspaceId, decimal amountUsd, string reference)
     {
         using var admin = Operator();
-        return await (await admin.PostAsJsonAsync($"/admin/workspaces/{workspaceId}/credits", new { amountUsd, reference })).Json();
+        var result = await (await admin.PostAsJsonAsync($"/admin/workspaces/{workspaceId}/credits", new { amountUsd, reference })).Json();
+        if (result.GetProperty("balanceUsd").GetDecimal() > 0)
+        {
+            await AdmissionSeesCreditsAsync(workspaceId, true);
+        }
+
+        return result;
     }
+
+    public Task AdmissionSeesCreditsAsync(string workspaceId, bool hasCredits) =>
+        Eventually.True(async () => await Host.Services.GetRequiredService<AccountStandings>().HasCreditsAsync(workspaceId, CancellationToken.None) == hasCredits,
+            what: $"the gateway to hear that {workspaceId} {(hasCredits ? "has" : "has no")} credits");
 
     public ValueTask DisposeAsync() => Host.DisposeAsync();
 }

@@ -21,7 +21,7 @@ public sealed class CreditsAndChargingTests : IAsyncLifetime
 
     private InferenceCompleted Completed(string workspaceId, string requestId, string model = "llmtune/tiny", string keyId = "key_test",
         int prompt = 5, int completion = 7, string finish = "stop") =>
-        new(workspaceId, requestId, billing.Clock.GetUtcNow(), keyId, model, prompt, completion, 12, finish, Streamed: false);
+        new(workspaceId, requestId, billing.Clock.GetUtcNow(), keyId, model, prompt, completion, 12, finish, Streamed: false, UsageId: requestId);
 
     [Fact]
     public async Task Growth_at_zero_gets_402_a_top_up_lets_it_through_and_charges_bring_it_back_to_zero()
@@ -50,6 +50,8 @@ public sealed class CreditsAndChargingTests : IAsyncLifetime
         Assert.True(await Meter.ChargeAsync(Completed(workspaceId, "req_growth_1"), CancellationToken.None));
         Assert.True(await Meter.ChargeAsync(Completed(workspaceId, "req_growth_2"), CancellationToken.None));
         Assert.Equal(0m, (await QuotaAndRateLimitTests.Billing(client)).GetProperty("balanceUsd").GetDecimal());
+        // The charge that reached zero announced it (in the same write); the gateway refuses once it has heard.
+        await billing.AdmissionSeesCreditsAsync(workspaceId, false);
         await (await client.GetAsync("/v1/keys")).AssertError(HttpStatusCode.PaymentRequired, "insufficient_credits");
 
         await billing.TopUpAsync(workspaceId, 5m, "invoice-2");

@@ -2,8 +2,6 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using LLMTune.Billing.Features.Admission;
-using LLMTune.Billing.Features.Charging;
-using LLMTune.Contracts;
 using LLMTune.Platform.Errors;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -54,8 +52,8 @@ public sealed class TokensAndConcurrencyTests
 
         // One of them completes having used 30: the 70 it did not use are free again, and no more.
         var requestId = results.Select((r, i) => (r, i)).First(x => x.r.Admitted).i;
-        Assert.True(await billing.Host.Services.GetRequiredService<Meter>().ChargeAsync(new InferenceCompleted(
-            workspaceId, $"req_race_{requestId:D3}", billing.Clock.GetUtcNow(), "key_race", "llmtune/tiny", 10, 20, 5, "stop", false), CancellationToken.None));
+        await billing.Host.Services.GetRequiredService<TokenBudget>().SettleAsync(
+            workspaceId, "key_race", $"req_race_{requestId:D3}", 30, billing.Clock.GetUtcNow(), CancellationToken.None);
         var (fits, _, held) = await TryAdmit(admission, new AdmissionRequest(workspaceId, "key_race", "req_after_1", false, 70));
         Assert.True(fits);
         Assert.Equal("0", RateLimitHeaders.For(held!.Limits, held.At)["x-ratelimit-remaining-tokens"]);

@@ -64,6 +64,7 @@ public sealed class FinetuneModule : IServiceModule
     public void AddConsumers(IBusRegistrationConfigurator bus)
     {
         bus.AddConsumer<JobModelDeployedConsumer, JobModelDeployedConsumerDefinition>();
+        bus.AddConsumer<ReadFileConsumer>();
     }
 
     public void MapEndpoints(WebApplication app, HostTopology topology)

@@ -30,6 +30,10 @@ public sealed class JobApiTests(SharedHost fixture) : IClassFixture<SharedHost>
         Assert.Equal("words.jsonl", file.GetProperty("filename").GetString());
         Assert.Equal("fine-tune", file.GetProperty("purpose").GetString());
         Assert.Equal(Encoding.UTF8.GetByteCount(FinetuneApi.SecretWordDataset(4)), file.GetProperty("bytes").GetInt64());
+        // OpenAI's file object, so SDKs read it: created_at in Unix seconds and status processed.
+        Assert.Equal("file", file.GetProperty("object").GetString());
+        Assert.Equal("processed", file.GetProperty("status").GetString());
+        Assert.InRange(file.GetProperty("created_at").GetInt64(), DateTimeOffset.UtcNow.AddMinutes(-10).ToUnixTimeSeconds(), DateTimeOffset.UtcNow.AddMinutes(1).ToUnixTimeSeconds());
         var list = await (await client.GetAsync("/v1/files")).Json();
         Assert.Contains(list.GetProperty("data").EnumerateArray(), f => f.GetProperty("id").GetString() == id);
 
@@ -50,7 +54,7 @@ public sealed class JobApiTests(SharedHost fixture) : IClassFixture<SharedHost>
         using var client = Host.Client();
         using (var form = new MultipartFormDataContent())
         {
-            form.Add(new StringContent("batch"), "purpose");
+            form.Add(new StringContent("assistants"), "purpose");
             form.Add(new ByteArrayContent("{}"u8.ToArray()), "file", "x.jsonl");
             await (await client.PostAsync("/v1/files", form)).AssertError(HttpStatusCode.BadRequest, "invalid_parameter", "purpose");
         }

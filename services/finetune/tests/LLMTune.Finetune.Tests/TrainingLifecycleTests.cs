@@ -109,6 +109,15 @@ public sealed class TrainingLifecycleTests
         Assert.Equal("https://app.example.com/fine-tune-callback", completed.WebhookUrl);
         Assert.Single(host.Events.Of<TrainingQueued>(), q => q.JobId == jobId);
         Assert.Contains(host.Events.Of<TrainingProgressed>(), p => p.JobId == jobId);
+
+        // Billing charges the trained tokens from the event: every epoch of the training set, at the plan's price
+        // (the default workspace is on scale, $2 per million trained tokens).
+        Assert.True(completed.TrainedTokens >= epochs * 100, $"trained tokens {completed.TrainedTokens}");
+        var trained = await Eventually.Get(async () => await (await client.GetAsync("/v1/usage?groupBy=model")).Json(),
+            u => u.GetProperty("total").GetProperty("trainedTokens").GetInt64() > 0, TimeSpan.FromSeconds(30), "the fine-tune's charge");
+        var baseRow = trained.GetProperty("data").EnumerateArray().Single(r => r.GetProperty("model").GetString() == "llmtune/tiny");
+        Assert.Equal(completed.TrainedTokens, baseRow.GetProperty("trainedTokens").GetInt64());
+        Assert.True(baseRow.GetProperty("costUsd").GetDecimal() >= completed.TrainedTokens * 2m / 1_000_000m, baseRow.ToString());
     }
 
     [Fact]

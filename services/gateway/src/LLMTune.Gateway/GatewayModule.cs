@@ -3,6 +3,7 @@ using LLMTune.Gateway.ApiKeys;
 using LLMTune.Gateway.Dashboard;
 using LLMTune.Gateway.Proxy;
 using LLMTune.Gateway.Workspaces;
+using LLMTune.Platform.Identity;
 using LLMTune.Platform.Modules;
 using MassTransit;
 using Microsoft.AspNetCore.Authentication;
@@ -34,7 +35,7 @@ public sealed class GatewayModule : IServiceModule
             .AddScheme<AuthenticationSchemeOptions, OperatorAuthenticationHandler>(OperatorAuthenticationHandler.SchemeName, null);
         services.AddAuthorizationBuilder().AddPolicy(OperatorAuthenticationHandler.Policy, policy => policy
             .AddAuthenticationSchemes(OperatorAuthenticationHandler.SchemeName)
-            .RequireRole("operator"));
+            .RequireRole(OperatorPolicy.Role));
 
         if (!topology.IsAllInOne)
         {

@@ -1,6 +1,7 @@
 using LLMTune.Engine.Inference;
 using LLMTune.Inference.Features.BatchItems;
 using LLMTune.Inference.Features.Deployment;
+using LLMTune.Inference.Features.Embeddings;
 using LLMTune.Inference.Features.Generation;
 using LLMTune.Inference.Features.Models;
 using LLMTune.Inference.Features.NativeInference;
@@ -84,8 +85,10 @@ public sealed class InferenceModule : IServiceModule
         services.AddSingleton<InferenceService>();
         services.AddSingleton<UsageMeter>();
         services.AddSingleton<InferenceResponder>();
+        services.AddSingleton<EmbeddingsResponder>();
         services.AddSingleton<BatchItemRuns>();
         services.AddSingleton<BatchSlots>();
+        services.AddSingleton<BatchCancellations>();
         services.AddHostedService<BatchItemRunIndexes>();
         services.AddSingleton<ModelLoading>();
         services.AddHostedService(sp => sp.GetRequiredService<ModelLoading>());
@@ -98,6 +101,7 @@ public sealed class InferenceModule : IServiceModule
         bus.AddConsumer<UnloadRemovedModelConsumer, UnloadRemovedModelConsumerDefinition>();
         bus.AddConsumer<RunBatchItemConsumer, RunBatchItemConsumerDefinition>();
         bus.AddConsumer<CheckModelAccessConsumer>();
+        bus.AddConsumer<BatchCancelledConsumer, BatchCancelledConsumerDefinition>();
     }
 
     public void MapEndpoints(WebApplication app, HostTopology topology)
@@ -133,9 +137,8 @@ public sealed class InferenceModule : IServiceModule
             .Produces<EmbeddingsResponse>();
 
         // Documents the native embeddings route; ids with slashes reach the same handler through the catch-all above.
-        models.MapPost("/{modelId}/embeddings", (string modelId, HttpContext http, InferenceResponder responder, InferenceService inference, UsageMeter meter,
-                IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions> json) =>
-                NativeEmbeddingsEndpoint.HandleAsync(http, Uri.UnescapeDataString(modelId), json.Value.SerializerOptions, inference, responder, meter))
+        models.MapPost("/{modelId}/embeddings", (string modelId, HttpContext http, EmbeddingsResponder embeddings, IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions> json) =>
+                NativeEmbeddingsEndpoint.HandleAsync(http, Uri.UnescapeDataString(modelId), json.Value.SerializerOptions, embeddings))
             .WithTags("Embeddings")
             .Accepts<NativeEmbeddingsRequest>("application/json")
             .Produces<NativeEmbeddingsResponse>();

@@ -1,3 +1,4 @@
+using LLMTune.Engine.Inference;
 using LLMTune.Engine.TinyModel;
 using Microsoft.Extensions.Options;
 
@@ -49,6 +50,13 @@ public sealed class ModelOptions
 
     /// <summary>Requests decoded at the same time (continuous batching width).</summary>
     public int MaxConcurrency { get; set; } = 4;
+
+    /// <summary>
+    /// Sequences, beyond MaxConcurrency, for the second and later choices of requests with n &gt; 1 (0–7): n may be
+    /// at most 1 + this, and those choices never take the slots of other requests. Each costs a KV cache of
+    /// ContextLength tokens; lower it for large models whose clients never ask for n.
+    /// </summary>
+    public int ChoiceSequences { get; set; } = GenerationRequest.MaxChoices - 1;
 
     /// <summary>Requests that may wait for a free slot; beyond that clients get 503 with Retry-After.</summary>
     public int QueueSize { get; set; } = 16;
@@ -157,6 +165,11 @@ internal sealed class InferenceOptionsValidator : IValidateOptions<InferenceOpti
             if (model.MaxConcurrency < 1 || model.QueueSize < 0 || model.Threads is < 1)
             {
                 problems.Add($"{prefix}: MaxConcurrency and Threads must be at least 1, QueueSize at least 0.");
+            }
+
+            if (model.ChoiceSequences is < 0 or >= GenerationRequest.MaxChoices)
+            {
+                problems.Add($"{prefix}:ChoiceSequences must be between 0 and {GenerationRequest.MaxChoices - 1}.");
             }
 
             if (model.Fallbacks.Any(f => f == id || !options.Models.ContainsKey(f)))

@@ -58,6 +58,56 @@ public sealed class OpenAiSamplingTests(InferenceHost fixture)
         Assert.True(Contents(json).Distinct().Count() > 1, "three sampled choices should not all be equal: " + string.Join(" | ", Contents(json)));
     }
 
+    /// <summary>The bundled model runs with its default 4 request slots: choices beyond the first take its choice sequences.</summary>
+    [Fact]
+    public async Task N_8_returns_8_choices_on_json_and_the_same_seeded_texts_on_sse()
+    {
+        var body = Chat("Tell me a story.", 6, new { n = 8, temperature = 1, seed = 21 });
+        var json = await PostAsync("/v1/chat/completions", body);
+        Assert.Equal(Enumerable.Range(0, 8), json.GetProperty("choices").EnumerateArray().Select(c => c.GetProperty("index").GetInt32()));
+        Assert.True(Contents(json).Distinct().Count() > 1, "eight sampled choices should not all be equal: " + string.Join(" | ", Contents(json)));
+
+        using var client = fixture.Client();
+        using var response = await client.PostAsJsonAsync("/v1/chat/completions", Chat("Tell me a story.", 6, new { n = 8, temperature = 1, seed = 21, stream = true }), Ct);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var texts = Enumerable.Range(0, 8).Select(_ => new StringBuilder()).ToArray();
+        var finishes = new string?[8];
+        await foreach (var sse in response.ReadEventsAsync(Ct))
+        {
+            if (sse.Data == "[DONE]")
+            {
+                break;
+            }
+
+            foreach (var choice in sse.Json.GetProperty("choices").EnumerateArray())
+            {
+                var index = choice.GetProperty("index").GetInt32();
+                if (choice.GetProperty("delta").TryGetProperty("content", out var content) && content.ValueKind == JsonValueKind.String)
+                {
+                    texts[index].Append(content.GetString());
+                }
+
+                if (choice.GetProperty("finish_reason") is { ValueKind: JsonValueKind.String } finish)
+                {
+                    finishes[index] = finish.GetString();
+                }
+            }
+        }
+
+        Assert.Equal(Contents(json), texts.Select(t => t.ToString()));
+        Assert.All(finishes, Assert.NotNull);
+    }
+
+    [Theory]
+    [InlineData(Model, 9)]
+    [InlineData(InferenceHost.Busy, 3)] // configured with one choice sequence: at most 2 choices
+    public async Task N_beyond_what_the_model_gives_is_a_400_naming_n(string model, int n)
+    {
+        var json = await PostAsync("/v1/chat/completions", Chat("Hi", 2, new { n }, model), HttpStatusCode.BadRequest);
+
+        Assert.Equal("n", json.GetProperty("error").GetProperty("param").GetString());
+    }
+
     [Fact]
     public async Task Logprobs_have_one_entry_per_token_with_top_alternatives_and_bytes()
     {

@@ -214,6 +214,86 @@ public sealed class StructuredOutputTests(InferenceHost fixture)
     }
 
     [Fact]
+    public async Task Streamed_named_tool_call_with_n_choices_streams_each_choice_its_own_call_like_the_json_answer()
+    {
+        using var client = fixture.Client();
+        var schema = JsonSchema.FromText(WeatherParameters);
+        var named = new { type = "function", function = new { name = "get_weather" } };
+        object Body(bool stream) => new
+        {
+            model = Model,
+            messages = new[] { new { role = "user", content = "Weather in Oslo?" } },
+            tools = Tools(),
+            tool_choice = named,
+            n = 3,
+            temperature = 1,
+            seed = 17,
+            logprobs = true,
+            stream,
+        };
+
+        var whole = await (await client.PostAsJsonAsync("/v1/chat/completions", Body(stream: false), Ct)).Json();
+        using var response = await client.PostAsJsonAsync("/v1/chat/completions", Body(stream: true), Ct);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var arguments = Enumerable.Range(0, 3).Select(_ => new StringBuilder()).ToArray();
+        var ids = new string?[3];
+        var names = new string?[3];
+        var finishes = new string?[3];
+        var logprobs = new int[3];
+        await foreach (var sse in response.ReadEventsAsync(Ct))
+        {
+            if (sse.Data == "[DONE]")
+            {
+                break;
+            }
+
+            foreach (var choice in sse.Json.GetProperty("choices").EnumerateArray())
+            {
+                var index = choice.GetProperty("index").GetInt32();
+                if (choice.GetProperty("finish_reason").GetString() is { } reason)
+                {
+                    finishes[index] = reason;
+                }
+
+                if (choice.TryGetProperty("logprobs", out var chunkLogprobs) && chunkLogprobs.ValueKind == JsonValueKind.Object)
+                {
+                    logprobs[index] += chunkLogprobs.GetProperty("content").GetArrayLength();
+                }
+
+                if (choice.GetProperty("delta").TryGetProperty("tool_calls", out var calls))
+                {
+                    var call = Assert.Single(calls.EnumerateArray());
+                    Assert.Equal(0, call.GetProperty("index").GetInt32());
+                    if (call.TryGetProperty("id", out var callId))
+                    {
+                        Assert.Null(ids[index]);
+                        ids[index] = callId.GetString();
+                        names[index] = call.GetProperty("function").GetProperty("name").GetString();
+                    }
+
+                    arguments[index].Append(call.GetProperty("function").GetProperty("arguments").GetString());
+                }
+            }
+        }
+
+        var expected = whole.GetProperty("choices").EnumerateArray().ToArray();
+        Assert.Equal(3, expected.Length);
+        for (var i = 0; i < 3; i++)
+        {
+            var call = Assert.Single(expected[i].GetProperty("message").GetProperty("tool_calls").EnumerateArray());
+            Assert.Equal(call.GetProperty("function").GetProperty("arguments").GetString(), arguments[i].ToString());
+            AssertValid(schema, arguments[i].ToString(), $"choice {i}");
+            Assert.StartsWith("call_", ids[i]);
+            Assert.Equal("get_weather", names[i]);
+            Assert.Equal(expected[i].GetProperty("finish_reason").GetString(), finishes[i]);
+            Assert.Equal(expected[i].GetProperty("logprobs").GetProperty("content").GetArrayLength(), logprobs[i]);
+        }
+
+        Assert.Equal(3, ids.Distinct().Count());
+        Assert.True(arguments.Select(a => a.ToString()).Distinct().Count() > 1, "sampled choices should not all call with the same arguments");
+    }
+
+    [Fact]
     public async Task Streamed_json_schema_content_assembles_into_valid_json()
     {
         using var client = fixture.Client();
@@ -347,6 +427,15 @@ public sealed class StructuredOutputTests(InferenceHost fixture)
     [InlineData("""{"type": "array", "maxItems": 0}""")]
     [InlineData("""{"type": "object", "properties": {"a b\"c": {"type": "boolean"}, "1": {"type": "null"}}, "required": ["a b\"c", "1"], "additionalProperties": false}""")]
     [InlineData("""{"$schema": "http://json-schema.org/draft-07/schema#", "type": "object", "properties": {"p": {"$ref": "#/definitions/pair"}}, "required": ["p"], "definitions": {"pair": {"type": "array", "items": {"enum": [1, 2.5, true]}, "minItems": 2, "maxItems": 2}}}""")]
+    [InlineData("""{"type": "array", "items": {"type": "string", "format": "date"}, "minItems": 12, "maxItems": 12}""")]
+    [InlineData("""{"type": "object", "additionalProperties": {"type": "integer"}}""")]
+    [InlineData("""{"minLength": 2, "maxLength": 4}""")]
+    [InlineData("""{"properties": {"a": {"type": "boolean"}}, "required": ["a"]}""")]
+    [InlineData("""{"oneOf": [{"type": "object", "properties": {"kind": {"const": "a"}, "x": {"type": "integer"}}, "required": ["kind", "x"]}, {"type": "object", "properties": {"kind": {"enum": ["b", "c"]}, "y": {"type": "string", "maxLength": 3}}, "required": ["kind", "y"]}]}""")]
+    [InlineData("""{"oneOf": [{"const": 1}, {"const": 2}, {"type": "string", "maxLength": 2}, {"$ref": "#/$defs/flag"}], "$defs": {"flag": {"type": "boolean"}}}""")]
+    [InlineData("""{"type": "array", "items": {"type": "integer"}, "uniqueItems": false, "maxItems": 3}""")]
+    [InlineData("""{"type": "string", "enum": ["a", 1, "b"]}""")]
+    [InlineData("""{"type": "array", "items": {"type": "string", "maxLength": 4}, "minItems": 1, "maxItems": 1, "uniqueItems": true}""")]
     public async Task Each_supported_keyword_gives_answers_that_validate(string schemaText)
     {
         using var client = fixture.Client();
@@ -356,12 +445,17 @@ public sealed class StructuredOutputTests(InferenceHost fixture)
             model = Model,
             messages = new[] { new { role = "user", content = "hello!" } },
             seed = 5,
+            n = 8,
+            temperature = 1,
             response_format = new { type = "json_schema", json_schema = new { name = "r", schema = JsonDocument.Parse(schemaText).RootElement } },
         }, Ct)).Json();
 
-        var choice = body.GetProperty("choices")[0];
-        Assert.Equal("stop", choice.GetProperty("finish_reason").GetString());
-        AssertValid(schema, choice.GetProperty("message").GetProperty("content").GetString()!, schemaText);
+        Assert.Equal(8, body.GetProperty("choices").GetArrayLength());
+        foreach (var choice in body.GetProperty("choices").EnumerateArray())
+        {
+            Assert.Equal("stop", choice.GetProperty("finish_reason").GetString());
+            AssertValid(schema, choice.GetProperty("message").GetProperty("content").GetString()!, schemaText);
+        }
     }
 
     [Theory]
@@ -371,6 +465,18 @@ public sealed class StructuredOutputTests(InferenceHost fixture)
     [InlineData("""{"allOf": [{"type": "string"}]}""", "allOf")]
     [InlineData("""{"$ref": "https://example.com/schema"}""", "$ref")]
     [InlineData("""{"$ref": "#/$defs/a", "$defs": {"a": {"$ref": "#/$defs/a"}}}""", "itself")]
+    [InlineData("""{"oneOf": [{"type": "integer"}, {"type": "number"}]}""", "oneOf")]
+    [InlineData("""{"oneOf": [{"type": "string"}, {"const": "a"}]}""", "oneOf")]
+    [InlineData("""{"oneOf": [{"type": "object", "properties": {"a": {"type": "string"}}}, {"type": "object", "properties": {"b": {"type": "string"}}}]}""", "oneOf")]
+    [InlineData("""{"type": "array", "items": {"type": "integer"}, "uniqueItems": true}""", "uniqueItems")]
+    [InlineData("""{"type": "integer", "format": "int32"}""", "format")]
+    [InlineData("""{"type": "object", "anyOf": [{"required": ["a"]}]}""", "anyOf")]
+    [InlineData("""{"type": "string", "enum": ["ab", "c"], "maxLength": 1}""", "maxLength")]
+    [InlineData("""{"minLength": 1, "minItems": 1}""", "minItems")]
+    [InlineData("""{"type": "object", "minProperties": 1}""", "minProperties")]
+    [InlineData("""{"type": "object", "patternProperties": {"^a": {"type": "string"}}}""", "patternProperties")]
+    [InlineData("""{"type": "array", "prefixItems": [{"type": "string"}]}""", "prefixItems")]
+    [InlineData("""{"not": {"type": "string"}}""", "not")]
     public async Task A_schema_keyword_the_grammar_cannot_enforce_is_a_400_naming_it(string schema, string keyword)
     {
         using var client = fixture.Client();

@@ -29,6 +29,7 @@ public sealed class WebhooksModule : IServiceModule
         services.AddSingleton<EndpointStore>();
         services.AddSingleton<DeliveryStore>();
         services.AddSingleton<DeliverySignal>();
+        services.AddSingleton<DeliveryHandOff>();
         services.AddSingleton<DeliveryIntake>();
         services.AddSingleton<WebhookSender>();
         services.AddHostedService<WebhooksStartup>();

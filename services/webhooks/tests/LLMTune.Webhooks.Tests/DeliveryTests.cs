@@ -4,6 +4,7 @@ using System.Text.Json;
 using LLMTune.Contracts;
 using LLMTune.Webhooks.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
 using StandardWebhooks;
 
@@ -130,7 +131,9 @@ public sealed class DeliveryTests
         await using var receiver = await Receiver.StartAsync();
         await using var host = await WebhooksHost.StartAsync();
         var (_, _, workspace) = await host.CreateEndpointAsync(receiver.Url(), "training.started");
-        var second = ActivatorUtilities.CreateInstance<DeliveryWorker>(host.Host.Services);
+        // Another replica's worker: the same store, its own hand-off (it gets nothing from this process's intake and
+        // must not claim what that intake leased to this process's worker).
+        var second = ActivatorUtilities.CreateInstance<DeliveryWorker>(host.Host.Services, new DeliveryHandOff(new DeliverySignal()));
         await second.StartAsync(CancellationToken.None);
         try
         {
@@ -180,5 +183,121 @@ public sealed class DeliveryTests
             e => e is { } x && !x.GetProperty("enabled").GetBoolean(), TimeSpan.FromSeconds(30), "the endpoint to be disabled") ?? default;
         Assert.False(endpoint.GetProperty("enabled").GetBoolean(), endpoint.ToString());
         Assert.Contains("5 days", endpoint.GetProperty("disabledReason").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Two_workers_claiming_from_the_store_alone_deliver_each_event_once()
+    {
+        await using var receiver = await Receiver.StartAsync();
+        // This process only takes events in (no worker, so nothing is handed over): two other workers share the store.
+        await using var host = await WebhooksHost.StartAsync(overrides: new Dictionary<string, string?> { ["Webhooks:Delivery:Enabled"] = "false" });
+        var (_, _, workspace) = await host.CreateEndpointAsync(receiver.Url(), "training.started");
+        var delivering = Options.Create(new WebhooksOptions { Delivery = new DeliveryOptions { Jitter = 0, PollInterval = TimeSpan.FromMilliseconds(50) } });
+        var workers = Enumerable.Range(0, 2)
+            .Select(_ => ActivatorUtilities.CreateInstance<DeliveryWorker>(host.Host.Services, new DeliveryHandOff(new DeliverySignal()), delivering))
+            .ToList();
+        foreach (var worker in workers)
+        {
+            await worker.StartAsync(CancellationToken.None);
+        }
+
+        try
+        {
+            foreach (var i in Enumerable.Range(0, 40))
+            {
+                await host.PublishAsync(Batch(workspace, DateTimeOffset.UtcNow, receiver.Url($"/batch/{i}"), $"batch_{i}"));
+            }
+
+            await Eventually.True(async () => (await host.DeliveriesAsync("&status=succeeded")).Count == 40, what: "40 deliveries to succeed");
+            Assert.Equal(40, receiver.Requests.Count);
+            Assert.Equal(40, receiver.Requests.Select(r => r.WebhookId).Distinct().Count());
+        }
+        finally
+        {
+            foreach (var worker in workers)
+            {
+                await worker.StopAsync(CancellationToken.None);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task A_rotated_workspace_secret_signs_beside_the_old_one_for_24_hours_then_alone()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var receiver = await Receiver.StartAsync();
+        await using var host = await WebhooksHost.StartAsync(clock);
+        using var client = host.Client();
+        var (_, _, workspace) = await host.CreateEndpointAsync(receiver.Url("/endpoint"), "training.started");
+        var oldSecret = (await (await client.GetAsync("/v1/webhooks/secret")).Json()).GetProperty("secret").GetString()!;
+        await DeliverAsync(); // signs with the old secret alone, and leaves it in the signing cache
+        var newSecret = (await (await client.PostAsync("/v1/webhooks/secret/rotate", null)).Json()).GetProperty("secret").GetString()!;
+
+        // Signatures computed by the third-party library, compared with what was sent, newest first.
+        var during = await DeliverAsync();
+        Assert.Equal([Expected(newSecret, during), Expected(oldSecret, during)], Signatures(during));
+
+        clock.Advance(TimeSpan.FromHours(23));
+        Assert.Equal(2, Signatures(await DeliverAsync()).Length);
+
+        clock.Advance(TimeSpan.FromHours(1));
+        var after = await DeliverAsync();
+        Assert.Equal([Expected(newSecret, after)], Signatures(after));
+
+        async Task<Received> DeliverAsync()
+        {
+            var before = receiver.Requests.Count;
+            await host.PublishAsync(Batch(workspace, clock.GetUtcNow(), receiver.Url("/callback")));
+            await Eventually.True(() => receiver.Requests.Count == before + 1, what: "the delivery");
+            return receiver.Requests[^1];
+        }
+
+        static string[] Signatures(Received r) => r.Headers["webhook-signature"].ToString().Split(' ');
+
+        static string Expected(string secret, Received r) => new StandardWebhook(secret).Sign(
+            r.WebhookId, DateTimeOffset.FromUnixTimeSeconds(long.Parse(r.Headers["webhook-timestamp"]!, System.Globalization.CultureInfo.InvariantCulture)), r.Body);
+    }
+
+    [Fact]
+    public async Task Only_the_first_kilobyte_of_an_answer_is_stored_with_the_attempt()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var receiver = await Receiver.StartAsync();
+        await using var host = await WebhooksHost.StartAsync(clock);
+        var answer = string.Concat(Enumerable.Range(0, 500).Select(i => $"{i:D4}|")); // 2,500 characters, each position recognisable
+        receiver.Then(new Reply(500, Body: answer));
+        var (endpointId, _, workspace) = await host.CreateEndpointAsync(receiver.Url());
+        var batch = Batch(workspace, clock.GetUtcNow());
+        await host.PublishAsync(batch);
+
+        var attempted = await host.WaitForDeliveryAsync(DeliveryId(WebhookEvent.BatchCompleted, batch.BatchId, endpointId),
+            d => d.GetProperty("attemptCount").GetInt32() == 1 && d.GetProperty("nextAttemptAt").ValueKind == JsonValueKind.String, "the failed attempt");
+        Assert.Equal(answer[..1024], attempted.GetProperty("attempts")[0].GetProperty("response").GetString());
+    }
+
+    [Fact]
+    public void Hand_offs_stop_past_their_limit_and_resume_only_once_the_worker_has_caught_up()
+    {
+        var handOff = new DeliveryHandOff(new DeliverySignal());
+        Assert.Null(handOff.TryReserve()); // no worker in this process: stored due now, for any worker
+
+        handOff.Open("worker", TimeSpan.FromMinutes(2), limit: 2);
+        Assert.Equal(new DeliveryHandOff.Lease("worker", TimeSpan.FromMinutes(2)), handOff.TryReserve());
+        Assert.NotNull(handOff.TryReserve());
+        Assert.Null(handOff.TryReserve()); // full: this one waits in the store
+        handOff.Add(new WebhookDelivery { Id = "whd_a" });
+        handOff.Cancel(); // the second was a duplicate
+
+        // Room again, but a stored one is older than anything handed over now would be: not until the worker caught up.
+        Assert.Null(handOff.TryReserve());
+        handOff.CaughtUp();
+        Assert.Null(handOff.TryReserve()); // one still waits in memory
+        Assert.True(handOff.TryTake(out var taken));
+        Assert.Equal("whd_a", taken.Id);
+        handOff.CaughtUp();
+        Assert.NotNull(handOff.TryReserve());
+
+        handOff.Close();
+        Assert.Null(handOff.TryReserve());
     }
 }

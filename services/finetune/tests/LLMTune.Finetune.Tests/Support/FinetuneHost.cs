@@ -94,7 +94,7 @@ public static class FinetuneApi
         using var form = new MultipartFormDataContent();
         form.Add(new StringContent("fine-tune"), "purpose");
         form.Add(new ByteArrayContent(Encoding.UTF8.GetBytes(jsonl)), "file", filename);
-        var file = await (await client.PostAsync("/v1/files", form)).Json(HttpStatusCode.Created);
+        var file = await (await client.PostAsync("/v1/files", form)).Json();
         return file.GetProperty("id").GetString()!;
     }
 

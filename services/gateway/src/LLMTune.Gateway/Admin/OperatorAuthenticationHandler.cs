@@ -46,7 +46,7 @@ public sealed class OperatorAuthenticationHandler(
             return Task.FromResult(AuthenticateResult.Fail("Invalid operator token."));
         }
 
-        var principal = new ClaimsPrincipal(new ClaimsIdentity([new Claim(ClaimTypes.Role, "operator")], SchemeName));
+        var principal = new ClaimsPrincipal(new ClaimsIdentity([new Claim(ClaimTypes.Role, OperatorPolicy.Role)], SchemeName));
         return Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(principal, SchemeName)));
     }
 

@@ -55,10 +55,20 @@ public static class ProxySetup
                     headers.Add(InternalHeaders.WorkspaceId, user.WorkspaceIdOf());
                     headers.Add(InternalHeaders.KeyId, user.KeyIdOf());
                     headers.Add(InternalHeaders.Secret, secret);
-                    if (user.FindFirst(WorkspaceClaims.FineTunePriority) is { } queue)
+                    headers.Add(InternalHeaders.UsageId, user.UsageIdOf());
+                    foreach (var (claim, header) in InternalHeaders.Forwarded)
                     {
-                        headers.Add(InternalHeaders.FineTunePriority, queue.Value);
+                        if (user.FindFirst(claim) is { } value)
+                        {
+                            headers.Add(header, value.Value);
+                        }
                     }
+                }
+                else if (user.IsInRole(OperatorPolicy.Role))
+                {
+                    // A route with the operator's policy (checked above, before forwarding).
+                    headers.Add(InternalHeaders.Operator, "true");
+                    headers.Add(InternalHeaders.Secret, transform.HttpContext.RequestServices.GetRequiredService<IOptions<InternalAuthOptions>>().Value.Secret!);
                 }
 
                 return ValueTask.CompletedTask;
@@ -80,6 +90,7 @@ public static class ProxySetup
             Order = 100,
             Match = new RouteMatch { Path = r.Route.Path },
             Timeout = r.Route.Timeout,
+            AuthorizationPolicy = r.Route.AuthorizationPolicy,
         }).ToList() ?? [];
     }
 

@@ -14,6 +14,9 @@ public sealed class Workspace : IDocument
     /// <summary>Plan name (sandbox, growth, scale); plans and their limits come with billing.</summary>
     public string Plan { get; set; } = Plans.Sandbox;
 
+    /// <summary>Grows with every plan change: the order of the <c>WorkspacePlanChanged</c> events.</summary>
+    public long PlanSequence { get; set; }
+
     public DateTime CreatedAt { get; set; }
 }
 

@@ -1,5 +1,7 @@
+using LLMTune.Contracts;
 using LLMTune.Gateway.ApiKeys;
 using LLMTune.Platform.Http;
+using LLMTune.Platform.Outbox;
 using LLMTune.Platform.Storage;
 using Microsoft.Extensions.Logging;
 
@@ -8,7 +10,11 @@ namespace LLMTune.Gateway.Workspaces;
 public sealed record CreatedWorkspace(Workspace Workspace, ApiKey Key, string Secret);
 
 /// <summary>Operator-side workspace administration, shared by the <c>/admin</c> API and the <c>llmtune admin</c> commands.</summary>
-public sealed class WorkspaceService(IDocumentStore store, ApiKeyService apiKeys, TimeProvider time, ILogger<WorkspaceService> logger)
+/// <remarks>
+/// The gateway owns workspaces and their plans; each plan it records is announced (<see cref="WorkspacePlanChanged"/>)
+/// in the same write, for billing's prices and reports.
+/// </remarks>
+public sealed class WorkspaceService(IDocumentStore store, EventOutbox outbox, ApiKeyService apiKeys, TimeProvider time, ILogger<WorkspaceService> logger)
 {
     private readonly IDocumentCollection<Workspace> workspaces = store.Collection<Workspace>(Workspace.Collection);
 
@@ -27,9 +33,10 @@ public sealed class WorkspaceService(IDocumentStore store, ApiKeyService apiKeys
             Id = RequestIdMiddleware.NewId("ws"),
             Name = name,
             Plan = plan,
+            PlanSequence = 1,
             CreatedAt = time.GetUtcNow().UtcDateTime,
         };
-        await workspaces.InsertAsync(workspace, ct);
+        await outbox.Write().Insert(workspaces, workspace).Add(PlanChanged(workspace)).CommitAsync(ct);
         var (key, secret) = await apiKeys.CreateAsync(workspace.Id, "default", expiresAt: null, ct);
         logger.LogInformation("Created workspace {WorkspaceId} ({Name}) on plan {Plan}", workspace.Id, name, plan);
         return new CreatedWorkspace(workspace, key, secret);
@@ -51,7 +58,28 @@ public sealed class WorkspaceService(IDocumentStore store, ApiKeyService apiKeys
             return null;
         }
 
-        var id = workspace.Id;
-        return await workspaces.FindOneAndUpdateAsync(w => w.Id == id, w => w.Plan = plan, null, ct);
+        while (true)
+        {
+            workspace.Plan = plan;
+            workspace.PlanSequence++;
+            try
+            {
+                await outbox.Write().Replace(workspaces, workspace).Add(PlanChanged(workspace)).CommitAsync(ct);
+                return workspace;
+            }
+            catch (ConcurrencyConflictException)
+            {
+                // Changed meanwhile (another plan change): apply this one to what is stored now.
+                if (await workspaces.GetAsync(workspace.Id, ct) is not { } current)
+                {
+                    return null;
+                }
+
+                workspace = current;
+            }
+        }
     }
+
+    private WorkspacePlanChanged PlanChanged(Workspace workspace) =>
+        new(workspace.Id, RequestIdMiddleware.NewId("plan"), time.GetUtcNow(), workspace.Plan, workspace.PlanSequence);
 }

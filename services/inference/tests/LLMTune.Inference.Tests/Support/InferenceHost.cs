@@ -40,6 +40,7 @@ public sealed class InferenceHost : IAsyncLifetime
             [$"Inference:Models:{Busy}:Threads"] = "1",
             [$"Inference:Models:{Busy}:MaxConcurrency"] = "1",
             [$"Inference:Models:{Busy}:QueueSize"] = "0",
+            [$"Inference:Models:{Busy}:ChoiceSequences"] = "1",
             ["Inference:Models:llmtune/tiny:Threads"] = "1",
         };
         if (TestModels.Bundled is null)

@@ -16,7 +16,7 @@ public sealed record Received(string Path, string Body, IHeaderDictionary Header
 }
 
 /// <summary>A scripted answer: status, an optional Retry-After or Location, and optionally held until <paramref name="Hold"/> completes.</summary>
-public sealed record Reply(int Status, string? RetryAfter = null, string? Location = null, Task? Hold = null);
+public sealed record Reply(int Status, string? RetryAfter = null, string? Location = null, Task? Hold = null, string? Body = null);
 
 /// <summary>A customer's webhook receiver: a real Kestrel server on 127.0.0.1 that answers from a script (then 200).</summary>
 public sealed class Receiver : IAsyncDisposable
@@ -78,7 +78,7 @@ public sealed class Receiver : IAsyncDisposable
                 http.Response.Headers.RetryAfter = reply.RetryAfter;
             }
 
-            await http.Response.WriteAsync($"answer {reply.Status}");
+            await http.Response.WriteAsync(reply.Body ?? $"answer {reply.Status}");
         });
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();

@@ -14,7 +14,9 @@ public sealed class BatchEvents(TimeProvider time)
 
     public RunBatchItem Request(BatchItem item) =>
         new(item.WorkspaceId, item.BatchId, time.GetUtcNow(), item.BatchId, item.Id, item.KeyId, item.ModelId, item.Prompt,
-            (float?)item.Temperature, item.MaxTokens, (float?)item.TopP, item.Attempts);
+            (float?)item.Temperature, item.MaxTokens, (float?)item.TopP, item.Attempts, item.OpenAiUrl, item.OpenAiBody);
+
+    public BatchCancelled Cancelled(InferenceBatch batch) => new(batch.WorkspaceId, batch.Id, time.GetUtcNow(), batch.Id);
 
     public BatchCompleted Completed(InferenceBatch batch) =>
         new(batch.WorkspaceId, batch.Id, time.GetUtcNow(), batch.Id, batch.ModelId, batch.Succeeded, batch.Failed, batch.WebhookUrl);

@@ -26,6 +26,7 @@ public sealed class BatchProgress(BatchStore store, ILogger<BatchProgress> logge
             i.ErrorCode = result.ErrorCode;
             i.ErrorMessage = result.ErrorMessage;
             i.ErrorParam = result.ErrorParam;
+            i.ResponseBody = result.ResponseBody;
         }, ct);
         if (item is null)
         {

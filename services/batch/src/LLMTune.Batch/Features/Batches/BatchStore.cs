@@ -46,6 +46,27 @@ public sealed class BatchStore(IDocumentStore store, EventOutbox outbox, BatchEv
     public Task<Page<InferenceBatch>> ListAsync(string workspaceId, PageRequest page, CancellationToken ct) =>
         _batches.FindPageAsync(page, time, asOf => b => b.WorkspaceId == workspaceId && b.CreatedAt <= asOf, b => b.CreatedAt, b => b.Id, ct);
 
+    /// <summary>
+    /// A page of the workspace's OpenAI batches, newest first, after <paramref name="after"/> (OpenAI's cursor: the last
+    /// id of the previous page). Batches created in the same instant as it are ordered by id, as the page is.
+    /// </summary>
+    public async Task<(IReadOnlyList<InferenceBatch> Page, bool HasMore)> ListOpenAiAsync(string workspaceId, InferenceBatch? after, int limit, CancellationToken ct)
+    {
+        if (after is null)
+        {
+            var first = await _batches.FindAsync(b => b.WorkspaceId == workspaceId && b.Format == BatchFormat.OpenAi,
+                FindOptions<InferenceBatch>.OrderByDescending(b => b.CreatedAt).ThenByDescending(b => b.Id).Take(limit + 1), ct);
+            return (first.Take(limit).ToList(), first.Count > limit);
+        }
+
+        var createdAt = after.CreatedAt;
+        var ties = (int)await _batches.CountAsync(b => b.WorkspaceId == workspaceId && b.Format == BatchFormat.OpenAi && b.CreatedAt == createdAt, ct);
+        var found = await _batches.FindAsync(b => b.WorkspaceId == workspaceId && b.Format == BatchFormat.OpenAi && b.CreatedAt <= createdAt,
+            FindOptions<InferenceBatch>.OrderByDescending(b => b.CreatedAt).ThenByDescending(b => b.Id).Take(limit + 1 + ties), ct);
+        var rest = found.SkipWhile(b => b.Id != after.Id).Skip(1).ToList();
+        return (rest.Take(limit).ToList(), rest.Count > limit);
+    }
+
     public Task<IReadOnlyList<BatchItem>> ItemsOfAsync(string batchId, CancellationToken ct) =>
         _items.FindAsync(i => i.BatchId == batchId, FindOptions<BatchItem>.OrderBy(i => i.Index), ct);
 
@@ -177,19 +198,37 @@ public sealed class BatchStore(IDocumentStore store, EventOutbox outbox, BatchEv
         }, null, ct);
     }
 
-    /// <summary>Cancels a batch that has not finished; null when it has (or is unknown).</summary>
-    public Task<InferenceBatch?> CancelAsync(string batchId, CancellationToken ct)
+    /// <summary>
+    /// Cancels a batch that has not finished, with its <c>BatchCancelled</c> (which stops the items being generated) in
+    /// the same write; null when it has finished (or is unknown).
+    /// </summary>
+    public async Task<InferenceBatch?> CancelAsync(string batchId, CancellationToken ct)
     {
-        var now = Now;
-        return _batches.FindOneAndUpdateAsync(
-            b => b.Id == batchId && (b.Status == BatchStatus.Queued || b.Status == BatchStatus.Processing),
-            b =>
+        while (true)
+        {
+            if (await _batches.GetAsync(batchId, ct) is not { Status: BatchStatus.Queued or BatchStatus.Processing } batch)
             {
-                b.Status = BatchStatus.Cancelled;
-                b.CancelledAt = now;
-                b.CompletedAt = now;
-            },
-            null, ct);
+                return null;
+            }
+
+            var now = Now;
+            batch.Status = BatchStatus.Cancelled;
+            batch.CancelledAt = now;
+            batch.CompletedAt = now;
+            try
+            {
+                await outbox.Write().Replace(_batches, batch).Add(events.Cancelled(batch)).CommitAsync(ct);
+                return batch;
+            }
+            catch (ConcurrencyConflictException)
+            {
+                // changed meanwhile (a result came in): look again
+            }
+            catch (DocumentNotFoundException)
+            {
+                return null;
+            }
+        }
     }
 
     public Task<IReadOnlyList<InferenceBatch>> UnfinishedAsync(CancellationToken ct) =>

@@ -78,7 +78,7 @@ public sealed class BatchSubmission(
             throw ApiException.Invalid("requests", $"None of the {requests.Count} requests is valid; see each request's errors: {rejected[0].Error.Message}", "no_valid_requests");
         }
 
-        await EnsureModelAsync(workspaceId, request.ModelId, ct);
+        await EnsureModelAsync(workspaceId, request.ModelId, "modelId", ct);
 
         var now = store.Now;
         var batch = new InferenceBatch
@@ -165,7 +165,7 @@ public sealed class BatchSubmission(
     /// away nobody can answer, and the batch is accepted unchecked rather than the request waiting on the broker: its
     /// items then fail one by one with <c>model_not_found</c> if the model does not exist.
     /// </summary>
-    private async Task EnsureModelAsync(string workspaceId, string modelId, CancellationToken ct)
+    public async Task EnsureModelAsync(string workspaceId, string modelId, string param, CancellationToken ct)
     {
         if (bus.CheckHealth().Status != BusHealthStatus.Healthy)
         {
@@ -187,7 +187,7 @@ public sealed class BatchSubmission(
 
         if (!answer.Message.Exists)
         {
-            throw ApiException.NotFound("model_not_found", $"The model '{modelId}' does not exist or you do not have access to it.", "modelId");
+            throw ApiException.NotFound("model_not_found", $"The model '{modelId}' does not exist or you do not have access to it.", param);
         }
     }
 }

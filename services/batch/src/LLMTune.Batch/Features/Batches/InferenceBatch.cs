@@ -12,6 +12,13 @@ public enum BatchStatus
     Cancelled,
 }
 
+/// <summary>The API a batch was submitted through: the seed's native batch or OpenAI's Batch API (one pipeline, two formats).</summary>
+public enum BatchFormat
+{
+    Native,
+    OpenAi,
+}
+
 public enum BatchItemStatus
 {
     Pending,
@@ -35,6 +42,17 @@ public sealed class InferenceBatch : IDocument
     public string KeyId { get; set; } = "";
     public string ModelId { get; set; } = "";
     public string? WebhookUrl { get; set; }
+    public BatchFormat Format { get; set; }
+
+    /// <summary>OpenAI batches: the endpoint every line calls (<c>/v1/chat/completions</c> or <c>/v1/completions</c>).</summary>
+    public string? Endpoint { get; set; }
+
+    public string? InputFileId { get; set; }
+    public string? CompletionWindow { get; set; }
+
+    /// <summary>OpenAI batches: the caller's <c>metadata</c> object, as JSON.</summary>
+    public string? MetadataJson { get; set; }
+
     public BatchStatus Status { get; set; }
     public int Total { get; set; }
     public int Succeeded { get; set; }
@@ -70,7 +88,7 @@ public sealed class BatchItem : IDocument
     public string ModelId { get; set; } = "";
     public int Index { get; set; }
 
-    /// <summary>The caller's id for this request (<c>requests[].id</c>).</summary>
+    /// <summary>The caller's id for this request (<c>requests[].id</c>, or an OpenAI line's <c>custom_id</c>).</summary>
     public string RequestId { get; set; } = "";
 
     public string Prompt { get; set; } = "";
@@ -78,6 +96,10 @@ public sealed class BatchItem : IDocument
     public int? MaxTokens { get; set; }
     public double? TopP { get; set; }
     public string? MetadataJson { get; set; }
+
+    /// <summary>An OpenAI batch line's <c>url</c> and <c>body</c> (the native fields above stay empty).</summary>
+    public string? OpenAiUrl { get; set; }
+    public string? OpenAiBody { get; set; }
 
     public BatchItemStatus Status { get; set; }
     public int Attempts { get; set; }
@@ -93,6 +115,10 @@ public sealed class BatchItem : IDocument
     public string? ErrorCode { get; set; }
     public string? ErrorMessage { get; set; }
     public string? ErrorParam { get; set; }
+
+    /// <summary>An OpenAI item's answer: the endpoint's JSON response body.</summary>
+    public string? ResponseBody { get; set; }
+
     public DateTime? CompletedAt { get; set; }
 
     public static string KeyFor(string batchId, int index) => $"{batchId}-{index:D4}";

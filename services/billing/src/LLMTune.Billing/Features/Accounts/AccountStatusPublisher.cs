@@ -1,4 +1,4 @@
-using LLMTune.Billing.Features.Plans;
+using LLMTune.Billing.Features.Admission;
 using LLMTune.Contracts;
 using LLMTune.Platform.Http;
 using LLMTune.Platform.Outbox;
@@ -14,15 +14,15 @@ public static class AccountStatus
 }
 
 /// <summary>
-/// The one place <see cref="AccountStatusChanged"/> is published (when a workspace crosses a threshold), so it can move
-/// to a transactional outbox in one edit. The state itself is already in the store; the event only announces it.
+/// Admission's announcement that a workspace took the month's last request (its own state is the counter). Credit
+/// statuses are billing's, recorded with the balance change (<see cref="Balances"/>).
 /// </summary>
-public sealed class AccountStatusPublisher(EventOutbox outbox, PlanCatalog plans, TimeProvider time, ILogger<AccountStatusPublisher> logger)
+public sealed class AccountStatusPublisher(EventOutbox outbox, WorkspacePlans plans, TimeProvider time, ILogger<AccountStatusPublisher> logger)
 {
-    public async Task PublishAsync(string workspaceId, string status, CancellationToken ct)
+    public async Task QuotaExhaustedAsync(string workspaceId, CancellationToken ct)
     {
         var plan = (await plans.ForWorkspaceAsync(workspaceId, ct)).Plan;
-        logger.LogInformation("Workspace {WorkspaceId} ({Plan}) is now {AccountStatus}", workspaceId, plan, status);
-        await outbox.PublishAsync(new AccountStatusChanged(workspaceId, RequestIdMiddleware.NewId("acct"), time.GetUtcNow(), plan, status), ct);
+        logger.LogInformation("Workspace {WorkspaceId} ({Plan}) is now {AccountStatus}", workspaceId, plan, AccountStatus.QuotaExhausted);
+        await outbox.PublishAsync(new AccountStatusChanged(workspaceId, RequestIdMiddleware.NewId("acct"), time.GetUtcNow(), plan, AccountStatus.QuotaExhausted), ct);
     }
 }

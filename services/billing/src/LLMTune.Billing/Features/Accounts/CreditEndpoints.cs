@@ -1,10 +1,10 @@
-using LLMTune.Billing.Features.Plans;
+using LLMTune.Billing.Features.Admission;
 using LLMTune.Platform.Errors;
 using LLMTune.Platform.Identity;
-using LLMTune.Platform.Storage;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace LLMTune.Billing.Features.Accounts;
 
@@ -12,14 +12,31 @@ public sealed record CreditRequest(decimal? AmountUsd, string? Reference);
 
 public sealed record CreditView(string WorkspaceId, string Reference, decimal AmountUsd, decimal BalanceUsd, bool Applied);
 
-/// <summary>Operator top-ups, served by the gateway process beside the rest of <c>/admin</c>.</summary>
+/// <summary>
+/// Operator top-ups, served by billing (which owns balances); in split mode the gateway checks the operator token and
+/// that the workspace exists (<see cref="UseCreditTargetCheck"/>), then forwards.
+/// </summary>
 public static class CreditEndpoints
 {
     public const decimal MaxTopUpUsd = 1_000_000m;
+    public const string Route = "/admin/workspaces/{id}/credits";
+
+    /// <summary>The gateway's part: 404 for a workspace it does not have, before the endpoint or the proxy runs.</summary>
+    public static void UseCreditTargetCheck(this IApplicationBuilder app) => app.Use(async (http, next) =>
+    {
+        var segments = http.Request.Path.Value?.Trim('/').Split('/');
+        if (HttpMethods.IsPost(http.Request.Method) && segments is ["admin", "workspaces", var id, "credits"] && http.User.IsInRole(OperatorPolicy.Role)
+            && !await http.RequestServices.GetRequiredService<WorkspacePlans>().ExistsAsync(id, http.RequestAborted))
+        {
+            throw ApiException.NotFound("workspace_not_found", $"No workspace '{id}'.");
+        }
+
+        await next(http);
+    });
 
     public static void MapCreditEndpoints(this IEndpointRouteBuilder app)
     {
-        app.MapPost("/admin/workspaces/{id}/credits", async (string id, CreditRequest request, IDocumentStore store, Balances accounts, CancellationToken ct) =>
+        app.MapPost(Route, async (string id, CreditRequest request, Balances accounts, CancellationToken ct) =>
         {
             if (request.AmountUsd is not { } amount || amount <= 0 || amount > MaxTopUpUsd || decimal.Round(amount, 6) != amount)
             {
@@ -30,11 +47,6 @@ public static class CreditEndpoints
             if (string.IsNullOrEmpty(reference) || reference.Length > 128)
             {
                 throw ApiException.Invalid("reference", "reference is required (1-128 characters): the same reference is applied once.");
-            }
-
-            if (await store.Collection<WorkspacePlan>(WorkspacePlan.Collection).GetAsync(id, ct) is null)
-            {
-                throw ApiException.NotFound("workspace_not_found", $"No workspace '{id}'.");
             }
 
             var result = await accounts.CreditAsync(id, Money.ToMicros(amount), reference, ct);

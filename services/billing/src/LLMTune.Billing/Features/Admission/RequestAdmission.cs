@@ -1,12 +1,15 @@
 using LLMTune.Billing.Features.Accounts;
-using LLMTune.Billing.Features.Plans;
 using LLMTune.Platform.Errors;
 using Microsoft.AspNetCore.Http;
 
 namespace LLMTune.Billing.Features.Admission;
 
-/// <summary>One request as admission sees it; <paramref name="WorstCaseTokens"/> is null for requests that run no inference.</summary>
-public sealed record AdmissionRequest(string WorkspaceId, string KeyId, string RequestId, bool CreatesFineTune, long? WorstCaseTokens);
+/// <summary>
+/// One request as admission sees it: <paramref name="UsageId"/> is the server's id of the request (never the client's
+/// <c>x-request-id</c>), which its token reservation is kept under; <paramref name="WorstCaseTokens"/> is null for
+/// requests that run no inference.
+/// </summary>
+public sealed record AdmissionRequest(string WorkspaceId, string KeyId, string UsageId, bool CreatesFineTune, long? WorstCaseTokens);
 
 /// <summary>
 /// What an admitted request holds: the limits to report, the in-flight units to give back when the response ends,
@@ -18,19 +21,19 @@ public sealed record Admitted(
 
 /// <summary>
 /// Decides, before a request runs, whether its workspace and key may make it, in separate steps that each reserve in
-/// the store: a positive balance on prepaid plans (read only), requests in flight (<see cref="ConcurrencyGate"/>),
+/// the store: credits left on prepaid plans (the gateway's copy of billing's account status, <see cref="AccountStandings"/>), requests in flight (<see cref="ConcurrencyGate"/>),
 /// counted requests per minute, month and fine-tunes (<see cref="RequestWindows"/>), then tokens per minute
 /// (<see cref="TokenBudget"/>). A step that refuses gives back what the earlier steps took.
 /// </summary>
 public sealed class RequestAdmission(
-    ConcurrencyGate concurrency, RequestWindows requests, TokenBudget tokens, Balances accounts, PlanCatalog plans,
+    ConcurrencyGate concurrency, RequestWindows requests, TokenBudget tokens, AccountStandings standings, WorkspacePlans plans,
     AccountStatusPublisher status, TimeProvider time)
 {
     public async Task<Admitted> AdmitAsync(AdmissionRequest request, CancellationToken ct)
     {
         var now = time.GetUtcNow();
         var (plan, limits) = await plans.ForWorkspaceAsync(request.WorkspaceId, ct);
-        if (limits.Prepaid && await accounts.BalanceMicrosAsync(request.WorkspaceId, ct) <= 0)
+        if (limits.Prepaid && !await standings.HasCreditsAsync(request.WorkspaceId, ct))
         {
             throw new ApiException(StatusCodes.Status402PaymentRequired, "insufficient_credits",
                 $"The workspace's balance is used up ({plan} plan). Top up your balance to continue.");
@@ -50,13 +53,13 @@ public sealed class RequestAdmission(
             var (counted, refusedWindow) = await requests.TryTakeAsync(request.WorkspaceId, request.KeyId, plan, limits, request.CreatesFineTune, ct);
             if (refusedWindow is not null)
             {
-                var (tokenStates, _) = await tokens.TryReserveAsync(request.WorkspaceId, request.KeyId, request.RequestId, null, limits, ct);
+                var (tokenStates, _) = await tokens.TryReserveAsync(request.WorkspaceId, request.KeyId, request.UsageId, null, limits, ct);
                 throw Refused([.. refusedWindow.States, .. tokenStates, .. released], refusedWindow.Window.End, now,
                     refusedWindow.Window.RefusalCode, refusedWindow.Window.Refusal);
             }
 
             var (reserved, tooMany) = await tokens.TryReserveAsync(
-                request.WorkspaceId, request.KeyId, request.RequestId, request.WorstCaseTokens, limits, ct);
+                request.WorkspaceId, request.KeyId, request.UsageId, request.WorstCaseTokens, limits, ct);
             if (tooMany is not null)
             {
                 await requests.ReleaseAsync(counted!.CounterIds);
@@ -65,7 +68,7 @@ public sealed class RequestAdmission(
 
             if (counted!.TookLastOfMonth)
             {
-                await status.PublishAsync(request.WorkspaceId, AccountStatus.QuotaExhausted, ct);
+                await status.QuotaExhaustedAsync(request.WorkspaceId, ct);
             }
 
             return new Admitted([.. counted.States, .. reserved, .. inFlight?.States ?? []], now, plan, limits.PriorityFineTunes,
@@ -82,7 +85,7 @@ public sealed class RequestAdmission(
     /// The end of an admitted request (after its response, also when it failed or was cut short): gives back its
     /// in-flight units, its fine-tune reservation if no job was created and its tokens if no inference ran.
     /// </summary>
-    public async Task CompleteAsync(Admitted admitted, string requestId, bool succeeded)
+    public async Task CompleteAsync(Admitted admitted, string usageId, bool succeeded)
     {
         await concurrency.ReleaseAsync(admitted.InFlight);
         if (succeeded)
@@ -98,7 +101,7 @@ public sealed class RequestAdmission(
         if (admitted.ReservedTokens)
         {
             // InferenceCompleted may still come (e.g. a failure after generation started); it then counts what it used.
-            await tokens.CancelAsync(requestId);
+            await tokens.CancelAsync(usageId);
         }
     }
 

@@ -57,6 +57,14 @@ public sealed class RequestWindows(Counters counters, TimeProvider time)
             createsFineTune ? windows[^1].CounterId : null), null);
     }
 
+    /// <summary>This month's counted requests and created fine-tunes (for <c>GET /v1/billing</c>).</summary>
+    public async Task<(long Requests, long FineTunes)> MonthAsync(string workspaceId, CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        return (await counters.ReadAsync(CounterWindows.MonthlyRequests(workspaceId, now), ct),
+            await counters.ReadAsync(CounterWindows.MonthlyFineTunes(workspaceId, now), ct));
+    }
+
     public async Task ReleaseAsync(IEnumerable<string> counterIds)
     {
         foreach (var id in counterIds)

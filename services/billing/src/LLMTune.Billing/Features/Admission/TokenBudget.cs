@@ -4,8 +4,9 @@ using LLMTune.Platform.Storage;
 namespace LLMTune.Billing.Features.Admission;
 
 /// <summary>
-/// The tokens an admitted inference request reserved, keyed by its request id, until <c>InferenceCompleted</c> settles
-/// them to what it used (or the gateway gives them back when no inference ran). Whoever deletes it settles it, once.
+/// The tokens an admitted inference request reserved, keyed by its usage id (the server's, unique per request), until <c>InferenceCompleted</c> settles
+/// them to what it used (or the gateway gives them back when no inference ran). Whoever marks it settled settles it,
+/// once; it stays until its TTL, so a redelivered <c>InferenceCompleted</c> finds it settled and counts nothing again.
 /// </summary>
 public sealed class TokenReservation : IDocument
 {
@@ -17,6 +18,8 @@ public sealed class TokenReservation : IDocument
 
     /// <summary>The token windows (the key's and the workspace's minute) the tokens were taken from.</summary>
     public List<string> CounterIds { get; set; } = [];
+
+    public bool Settled { get; set; }
 
     /// <summary>After this the windows are gone anyway (TTL index).</summary>
     public DateTime ExpiresAt { get; set; }
@@ -45,7 +48,7 @@ public sealed class TokenBudget(Counters counters, IDocumentStore store, TimePro
     /// returns the windows' states for the headers, or the refusal.
     /// </summary>
     public async Task<(IReadOnlyList<LimitState> States, Refusal? Refused)> TryReserveAsync(
-        string workspaceId, string keyId, string requestId, long? tokens, PlanLimits limits, CancellationToken ct)
+        string workspaceId, string keyId, string usageId, long? tokens, PlanLimits limits, CancellationToken ct)
     {
         var now = time.GetUtcNow();
         var end = CounterWindows.MinuteEnd(now);
@@ -91,16 +94,7 @@ public sealed class TokenBudget(Counters counters, IDocumentStore store, TimePro
         }
 
         // Even without a tokens limit the reservation is kept: settlement then only counts the actual usage.
-        try
-        {
-            var reservation = new TokenReservation { Id = requestId, Tokens = amount, CounterIds = taken, ExpiresAt = end.AddMinutes(1) };
-            await reservations.InsertAsync(reservation, ct);
-        }
-        catch (DuplicateDocumentException)
-        {
-            // The client reused a request id that is still unsettled: this request's reservation stays counted in full
-            // until its minute ends (never less than it used, so the limit still holds).
-        }
+        await reservations.InsertAsync(new TokenReservation { Id = usageId, Tokens = amount, CounterIds = taken, ExpiresAt = end.AddMinutes(1) }, ct);
 
         return (states, null);
     }
@@ -110,9 +104,9 @@ public sealed class TokenBudget(Counters counters, IDocumentStore store, TimePro
     /// request admitted before the limit existed, or one the gateway already gave back) the actual tokens are added to
     /// the minute the request completed in.
     /// </summary>
-    public async Task SettleAsync(string workspaceId, string keyId, string requestId, long actual, DateTimeOffset completedAt, CancellationToken ct)
+    public async Task SettleAsync(string workspaceId, string keyId, string usageId, long actual, DateTimeOffset completedAt, CancellationToken ct)
     {
-        if (await reservations.GetAsync(requestId, ct) is { } reservation && await reservations.DeleteAsync(requestId, ct))
+        if (await reservations.FindOneAndUpdateAsync(r => r.Id == usageId && r.Settled == false, r => r.Settled = true, null, ct) is { } reservation)
         {
             foreach (var id in reservation.CounterIds)
             {
@@ -122,21 +116,31 @@ public sealed class TokenBudget(Counters counters, IDocumentStore store, TimePro
             return;
         }
 
+        var end = CounterWindows.MinuteEnd(completedAt);
+        try
+        {
+            // Settled already (a redelivery) when it exists; otherwise this marks the count below as done.
+            await reservations.InsertAsync(new TokenReservation { Id = usageId, Settled = true, ExpiresAt = end.AddMinutes(1) }, ct);
+        }
+        catch (DuplicateDocumentException)
+        {
+            return;
+        }
+
         if (actual <= 0)
         {
             return;
         }
 
-        var end = CounterWindows.MinuteEnd(completedAt);
         await counters.AddAsync(CounterWindows.KeyTokensMinute(keyId, completedAt), actual, end, ct);
         await counters.AddAsync(CounterWindows.TokensMinute(workspaceId, completedAt), actual, end, ct);
     }
 
     /// <summary>Gives a reservation back in full: the request ran no inference (it was refused or failed before).</summary>
-    public async Task CancelAsync(string requestId)
+    public async Task CancelAsync(string usageId)
     {
-        if (await reservations.GetAsync(requestId, CancellationToken.None) is { } reservation
-            && await reservations.DeleteAsync(requestId, CancellationToken.None))
+        if (await reservations.GetAsync(usageId, CancellationToken.None) is { } reservation
+            && await reservations.DeleteAsync(usageId, CancellationToken.None))
         {
             foreach (var id in reservation.CounterIds)
             {

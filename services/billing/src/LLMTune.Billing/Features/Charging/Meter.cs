@@ -1,23 +1,39 @@
 using LLMTune.Billing.Features.Accounts;
-using LLMTune.Billing.Features.Admission;
 using LLMTune.Billing.Features.Plans;
 using LLMTune.Contracts;
+using LLMTune.Platform.Outbox;
 using LLMTune.Platform.Storage;
 
 namespace LLMTune.Billing.Features.Charging;
 
-/// <summary>One charged inference request, keyed by its request id: inserted once, so a redelivered event charges nothing.</summary>
+public static class UsageKind
+{
+    public const string Inference = "inference";
+    public const string FineTune = "fine-tune";
+}
+
+/// <summary>
+/// One charge: an inference request, keyed by its usage id (the server's id of the request, unique; never the client's
+/// <c>x-request-id</c>, which a client could reuse to be charged once for many requests): inserted once, so a
+/// redelivered event charges nothing; or a completed fine-tune's trained tokens, keyed <c>fine-tune:{jobId}</c>.
+/// </summary>
 public sealed class UsageRecord : IDocument
 {
     public const string Collection = "billing_usage";
 
     public string Id { get; set; } = "";
     public long Version { get; set; }
+
+    public string Kind { get; set; } = UsageKind.Inference;
+
+    /// <summary>The request id the client saw (<c>x-request-id</c>), to find a charge by what the client quotes.</summary>
+    public string RequestId { get; set; } = "";
     public string WorkspaceId { get; set; } = "";
     public string KeyId { get; set; } = "";
     public string Model { get; set; } = "";
     public int PromptTokens { get; set; }
     public int CompletionTokens { get; set; }
+    public long TrainedTokens { get; set; }
     public long CostMicros { get; set; }
     public string FinishReason { get; set; } = "";
     public DateTime At { get; set; }
@@ -37,11 +53,17 @@ public sealed class DailyUsage : IDocument
     public long Requests { get; set; }
     public long PromptTokens { get; set; }
     public long CompletionTokens { get; set; }
+
+    /// <summary>Tokens fine-tunes trained on (charged when they completed this day; their rows have no key).</summary>
+    public long TrainedTokens { get; set; }
     public long CostMicros { get; set; }
 }
 
-/// <summary>Turns finished inference into charges, usage roll-ups and the settled token count of the minute.</summary>
-public sealed class Meter(IDocumentStore store, Balances accounts, PlanCatalog plans, TokenBudget tokens)
+/// <summary>
+/// Turns finished inference and completed fine-tunes into charges and usage roll-ups, priced by the plan billing's copy
+/// says (<see cref="PlanView"/>). The gateway's admission settles its token reservations from the same events.
+/// </summary>
+public sealed class Meter(IDocumentStore store, EventOutbox outbox, Balances accounts, PlanView plans)
 {
     private readonly IDocumentCollection<UsageRecord> records = store.Collection<UsageRecord>(UsageRecord.Collection);
     private readonly IDocumentCollection<DailyUsage> daily = store.Collection<DailyUsage>(DailyUsage.Collection);
@@ -54,17 +76,15 @@ public sealed class Meter(IDocumentStore store, Balances accounts, PlanCatalog p
     }
 
     /// <summary>Charges a finished request once; false when it was charged already (a redelivery).</summary>
-    /// <remarks>
-    /// The record is written first and the debit after, so a crash in between under-charges one request rather than
-    /// ever charging twice.
-    /// </remarks>
+    /// <remarks>The record, the debit and the account status it crosses into are one write: charged once or not at all.</remarks>
     public async Task<bool> ChargeAsync(InferenceCompleted done, CancellationToken ct)
     {
         var (_, limits) = await plans.ForWorkspaceAsync(done.WorkspaceId, ct);
         var at = done.Timestamp.UtcDateTime;
         var record = new UsageRecord
         {
-            Id = done.CorrelationId,
+            Id = done.UsageId,
+            RequestId = done.CorrelationId,
             WorkspaceId = done.WorkspaceId,
             KeyId = done.KeyId,
             Model = done.Model,
@@ -74,38 +94,73 @@ public sealed class Meter(IDocumentStore store, Balances accounts, PlanCatalog p
             FinishReason = done.FinishReason,
             At = at,
         };
-        try
-        {
-            await records.InsertAsync(record, ct);
-        }
-        catch (DuplicateDocumentException)
-        {
-            return false;
-        }
+        return await RecordOnceAsync(record, ct);
+    }
 
-        if (record.CostMicros > 0)
+    /// <summary>Charges a completed fine-tune's trained tokens once per job; false when it was charged already.</summary>
+    public async Task<bool> ChargeAsync(TrainingCompleted done, CancellationToken ct)
+    {
+        var (_, limits) = await plans.ForWorkspaceAsync(done.WorkspaceId, ct);
+        var trained = Math.Max(0, done.TrainedTokens);
+        return await RecordOnceAsync(new UsageRecord
         {
-            await accounts.DebitAsync(done.WorkspaceId, record.CostMicros, ct);
+            Id = $"{UsageKind.FineTune}:{done.JobId}",
+            Kind = UsageKind.FineTune,
+            RequestId = done.JobId,
+            WorkspaceId = done.WorkspaceId,
+            Model = done.BaseModel,
+            TrainedTokens = trained,
+            // Micros per token = USD per million tokens.
+            CostMicros = (long)decimal.Round(trained * limits.PricePerMillionTrainedTokensUsd, MidpointRounding.AwayFromZero),
+            FinishReason = "completed",
+            At = done.Timestamp.UtcDateTime,
+        }, ct);
+    }
+
+    /// <summary>
+    /// Inserts the record (the idempotency check) with its debit in one write, then adds it to its day; false when it
+    /// existed. A concurrent change of the balance makes the write retry from a fresh read of the account.
+    /// </summary>
+    private async Task<bool> RecordOnceAsync(UsageRecord record, CancellationToken ct)
+    {
+        while (true)
+        {
+            var write = outbox.Write().Insert(records, record);
+            if (record.CostMicros > 0)
+            {
+                await accounts.ChangeAsync(write, record.WorkspaceId, await accounts.GetAsync(record.WorkspaceId, ct), -record.CostMicros, ct);
+            }
+
+            try
+            {
+                if (await Balances.TryCommitAsync(write, ct))
+                {
+                    break;
+                }
+            }
+            catch (DuplicateDocumentException e) when (e.Collection == UsageRecord.Collection)
+            {
+                return false;
+            }
         }
 
         await AddToDayAsync(record, ct);
-        // Settles what admission reserved for this request to what it used (batch items: adds what they used).
-        await tokens.SettleAsync(done.WorkspaceId, done.KeyId, done.CorrelationId, record.PromptTokens + record.CompletionTokens, done.Timestamp, ct);
-
         return true;
     }
 
     private async Task AddToDayAsync(UsageRecord record, CancellationToken ct)
     {
         var day = record.At.Date;
+        var requests = record.Kind == UsageKind.Inference ? 1 : 0;
         var id = FormattableString.Invariant($"{record.WorkspaceId}:{day:yyyy-MM-dd}:{record.Model}:{record.KeyId}");
         while (true)
         {
             var added = await daily.FindOneAndUpdateAsync(d => d.Id == id, d =>
             {
-                d.Requests++;
+                d.Requests += requests;
                 d.PromptTokens += record.PromptTokens;
                 d.CompletionTokens += record.CompletionTokens;
+                d.TrainedTokens += record.TrainedTokens;
                 d.CostMicros += record.CostMicros;
             }, null, ct);
             if (added is not null)
@@ -122,9 +177,10 @@ public sealed class Meter(IDocumentStore store, Balances accounts, PlanCatalog p
                     Day = DateTime.SpecifyKind(day, DateTimeKind.Utc),
                     Model = record.Model,
                     KeyId = record.KeyId,
-                    Requests = 1,
+                    Requests = requests,
                     PromptTokens = record.PromptTokens,
                     CompletionTokens = record.CompletionTokens,
+                    TrainedTokens = record.TrainedTokens,
                     CostMicros = record.CostMicros,
                 }, ct);
                 return;

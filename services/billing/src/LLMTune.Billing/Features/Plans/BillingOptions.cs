@@ -45,6 +45,13 @@ public sealed class PlanLimits
     [Range(typeof(decimal), "0", "1000")]
     public decimal PricePerRequestUsd { get; set; }
 
+    /// <summary>
+    /// Charged per million tokens a fine-tune trained on (every epoch counted), from <c>TrainingCompleted</c>, once per
+    /// job; e.g. 2 is $0.000002 a token.
+    /// </summary>
+    [Range(typeof(decimal), "0", "1000000")]
+    public decimal PricePerMillionTrainedTokensUsd { get; set; }
+
     /// <summary>Requests need a positive balance (402 <c>insufficient_credits</c> otherwise).</summary>
     public bool Prepaid { get; set; }
 
@@ -74,6 +81,7 @@ public sealed class PlanSet
         ConcurrentRequests = 32,
         ConcurrentRequestsPerKey = 32,
         PricePerRequestUsd = 0.001m,
+        PricePerMillionTrainedTokensUsd = 2m,
         Prepaid = true,
         PriorityFineTunes = true,
     };
@@ -87,6 +95,7 @@ public sealed class PlanSet
         ConcurrentRequests = 256,
         ConcurrentRequestsPerKey = 256,
         PricePerRequestUsd = 0.001m,
+        PricePerMillionTrainedTokensUsd = 2m,
         PriorityFineTunes = true,
     };
 }

@@ -1,20 +1,6 @@
-using LLMTune.Platform.Storage;
 using Microsoft.Extensions.Options;
 
 namespace LLMTune.Billing.Features.Plans;
-
-/// <summary>
-/// The gateway's workspace document as billing reads it: only the plan, which the operator sets with
-/// <c>PUT /admin/workspaces/{id}/plan</c>. Billing never writes this collection.
-/// </summary>
-public sealed class WorkspacePlan : IDocument
-{
-    public const string Collection = "workspaces";
-
-    public string Id { get; set; } = "";
-    public long Version { get; set; }
-    public string Plan { get; set; } = PlanNames.Sandbox;
-}
 
 public static class PlanNames
 {
@@ -25,17 +11,9 @@ public static class PlanNames
 
 public sealed record WorkspaceLimits(string Plan, PlanLimits Limits);
 
-/// <summary>A workspace's plan (read from the store on every call, so a plan change applies to the next request everywhere) and its limits.</summary>
-public sealed class PlanCatalog(IDocumentStore store, IOptionsMonitor<BillingOptions> options)
+/// <summary>What each plan allows and costs (configuration, the same in every process), and a workspace's own overrides.</summary>
+public sealed class PlanCatalog(IOptionsMonitor<BillingOptions> options)
 {
-    private readonly IDocumentCollection<WorkspacePlan> workspaces = store.Collection<WorkspacePlan>(WorkspacePlan.Collection);
-
-    public async Task<WorkspaceLimits> ForWorkspaceAsync(string workspaceId, CancellationToken ct)
-    {
-        var plan = (await workspaces.GetAsync(workspaceId, ct))?.Plan ?? PlanNames.Sandbox;
-        return new WorkspaceLimits(plan, LimitsFor(workspaceId, plan));
-    }
-
     public PlanLimits LimitsFor(string workspaceId, string plan)
     {
         var current = options.CurrentValue;

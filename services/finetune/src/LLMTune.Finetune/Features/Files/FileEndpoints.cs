@@ -17,20 +17,25 @@ using Microsoft.Net.Http.Headers;
 
 namespace LLMTune.Finetune.Features.Files;
 
-public sealed record FileView(string Id, string Object, long Bytes, DateTime CreatedAt, string Filename, string Purpose)
+public static class FileView
 {
-    public static FileView From(DatasetFile f) => new(f.Id, "file", f.Bytes, f.CreatedAt, f.Filename, f.Purpose);
+    public static FileObject From(DatasetFile f) =>
+        FileObject.Of(f.Id, f.Bytes, new DateTimeOffset(DateTime.SpecifyKind(f.CreatedAt, DateTimeKind.Utc)), f.Filename, f.Purpose);
 }
 
 public sealed record FileDeletedView(string Id, string Object, bool Deleted);
 
-/// <summary>The multipart upload as the OpenAPI document describes it: a <c>file</c> part and <c>purpose=fine-tune</c>.</summary>
+/// <summary>The multipart upload as the OpenAPI document describes it: a <c>file</c> part and <c>purpose</c> (<c>fine-tune</c> or <c>batch</c>).</summary>
 public sealed record FileUploadForm(IFormFile File, string Purpose);
 
-/// <summary>Dataset uploads: multipart <c>file</c> + <c>purpose=fine-tune</c>, streamed into the artifact store.</summary>
+/// <summary>
+/// Uploads: multipart <c>file</c> + <c>purpose</c>, streamed into the artifact store. <c>fine-tune</c> files are
+/// datasets; <c>batch</c> files are OpenAI batch inputs, which the batch service asks for with <c>ReadFile</c>.
+/// </summary>
 public static class FileEndpoints
 {
     public const string FineTunePurpose = "fine-tune";
+    public const string BatchPurpose = "batch";
 
     public static void MapFileEndpoints(this IEndpointRouteBuilder app)
     {
@@ -47,6 +52,13 @@ public static class FileEndpoints
 
         files.MapGet("/{id}", async (string id, ClaimsPrincipal user, FileStore store, CancellationToken ct) =>
             await store.FindAsync(user.WorkspaceIdOf(), id, ct) is { } file ? Results.Ok(FileView.From(file)) : throw FileNotFound(id));
+
+        files.MapGet("/{id}/content", async (string id, ClaimsPrincipal user, FileStore store, IArtifactStore artifacts, CancellationToken ct) =>
+        {
+            var file = await store.FindAsync(user.WorkspaceIdOf(), id, ct) ?? throw FileNotFound(id);
+            var content = await artifacts.OpenReadAsync(ArtifactKeys.File(file.Id), ct) ?? throw FileNotFound(id);
+            return Results.Stream(content, "application/octet-stream", file.Filename);
+        });
 
         files.MapDelete("/{id}", async (string id, ClaimsPrincipal user, FileStore store, IArtifactStore artifacts, CancellationToken ct) =>
         {
@@ -81,7 +93,7 @@ public static class FileEndpoints
             || !contentType.MediaType.Equals("multipart/form-data", StringComparison.OrdinalIgnoreCase)
             || HeaderUtilities.RemoveQuotes(contentType.Boundary).Value is not { Length: > 0 } boundary)
         {
-            throw ApiException.Invalid("file", "Send multipart/form-data with a \"file\" part and purpose=fine-tune.", "invalid_request");
+            throw ApiException.Invalid("file", "Send multipart/form-data with a \"file\" part and purpose=fine-tune or purpose=batch.", "invalid_request");
         }
 
         var fileId = RequestIdMiddleware.NewId("file");
@@ -140,9 +152,9 @@ public static class FileEndpoints
         {
             (problem, param) = ("A \"file\" part is required.", "file");
         }
-        else if (purpose != FineTunePurpose)
+        else if (purpose is not (FineTunePurpose or BatchPurpose))
         {
-            (problem, param) = ($"purpose must be \"{FineTunePurpose}\".", "purpose");
+            (problem, param) = ($"purpose must be \"{FineTunePurpose}\" or \"{BatchPurpose}\".", "purpose");
         }
         else if (bytes == 0)
         {
@@ -159,13 +171,14 @@ public static class FileEndpoints
         {
             Id = fileId,
             WorkspaceId = user.WorkspaceIdOf(),
-            Filename = string.IsNullOrEmpty(filename) ? "dataset.jsonl" : filename,
+            Filename = string.IsNullOrEmpty(filename) ? (purpose == BatchPurpose ? "batch.jsonl" : "dataset.jsonl") : filename,
             Purpose = purpose!,
             Bytes = bytes,
             CreatedAt = time.GetUtcNow().UtcDateTime,
         };
         await store.InsertAsync(file, ct);
-        return Results.Created($"/v1/files/{file.Id}", FileView.From(file));
+        // 200 as OpenAI's Files API answers (its SDKs accept nothing else), not this API's usual 201.
+        return Results.Ok(FileView.From(file));
     }
 
     private static ApiException FileNotFound(string id) => ApiException.NotFound("file_not_found", $"No file '{id}' in this workspace.");

@@ -62,6 +62,9 @@ public sealed class FineTuneJob : IDocument
     public double? EvalLoss { get; set; }
     public double? TokensPerSecond { get; set; }
 
+    /// <summary>Tokens trained on by the run that completed the job (what billing charges, from <c>TrainingCompleted</c>).</summary>
+    public long TrainedTokens { get; set; }
+
     public DateTime CreatedAt { get; set; }
     public DateTime UpdatedAt { get; set; }
     public DateTime? StartedAt { get; set; }

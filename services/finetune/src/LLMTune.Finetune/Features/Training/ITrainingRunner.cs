@@ -21,7 +21,7 @@ public sealed record TrainingRunProgress(int Step, int TotalSteps, int Epoch, in
 /// <summary>What a run produced; the output holds the weights of <see cref="OutputStep"/> (the best evaluation's, when there was eval data).</summary>
 public sealed record TrainingRunResult(
     string OutputPath, TrainingMode Mode, int Steps, int ResumedFromStep, double? InitialEvalLoss, double? FinalEvalLoss, double TokensPerSecond,
-    int OutputStep, double? OutputEvalLoss, bool StoppedEarly);
+    int OutputStep, double? OutputEvalLoss, bool StoppedEarly, long TrainedTokens);
 
 /// <summary>Runs one training run to completion; cancelling <c>ct</c> stops it within a step, keeping its checkpoints.</summary>
 public interface ITrainingRunner

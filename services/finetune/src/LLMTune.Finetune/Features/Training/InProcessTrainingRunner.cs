@@ -24,7 +24,7 @@ public sealed class InProcessTrainingRunner(ILogger<InProcessTrainingRunner> log
         }
 
         return new TrainingRunResult(result.OutputPath, result.Mode, result.Steps, result.ResumedFromStep, result.InitialEvalLoss, result.FinalEvalLoss, result.TokensPerSecond,
-            result.OutputStep, result.OutputEvalLoss, result.StoppedEarly);
+            result.OutputStep, result.OutputEvalLoss, result.StoppedEarly, result.TrainedTokens);
     }
 
     /// <summary>Forwards the trainer's reports synchronously (the worker throttles what it writes).</summary>

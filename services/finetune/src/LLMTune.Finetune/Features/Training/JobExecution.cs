@@ -164,6 +164,7 @@ public sealed class JobExecution(
             fromEarlier ? deployed!.EvalLoss : result.OutputEvalLoss,
             deployed?.Id,
             result.StoppedEarly,
+            result.TrainedTokens,
             string.Create(CultureInfo.InvariantCulture,
                 $"Training completed: {result.Steps} steps{(result.ResumedFromStep > 0 ? $" (resumed from step {result.ResumedFromStep})" : "")}{(result.StoppedEarly ? " (stopped early: the eval loss stopped improving)" : "")}, eval loss {FormatLoss(result.InitialEvalLoss)} -> {FormatLoss(result.FinalEvalLoss)}, {result.TokensPerSecond:F0} tokens/s. Deploying step {(fromEarlier ? deployed!.Step : result.OutputStep)} (eval loss {FormatLoss(fromEarlier ? deployed!.EvalLoss : result.OutputEvalLoss)})."));
         // Null: cancelled (or reclaimed) while the result was being written; it must not be deployed.

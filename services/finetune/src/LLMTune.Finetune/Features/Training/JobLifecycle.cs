@@ -7,7 +7,7 @@ namespace LLMTune.Finetune.Features.Training;
 
 /// <summary>What a completed job records: where its result is, and which step's weights deploy.</summary>
 public sealed record CompletedTraining(
-    string ArtifactLocation, string ArtifactKind, double? FinalEvalLoss, int DeployedStep, double? DeployedEvalLoss, string? DeployedCheckpointId, bool StoppedEarly, string Summary);
+    string ArtifactLocation, string ArtifactKind, double? FinalEvalLoss, int DeployedStep, double? DeployedEvalLoss, string? DeployedCheckpointId, bool StoppedEarly, long TrainedTokens, string Summary);
 
 /// <summary>
 /// Every job state change that other services hear about, in one place: each method records the change on the job
@@ -87,7 +87,9 @@ public sealed class JobLifecycle(JobStore jobs, TimeProvider time, ILogger<JobLi
             j.DeployedEvalLoss = outcome.DeployedEvalLoss;
             j.DeployedCheckpointId = outcome.DeployedCheckpointId;
             j.StoppedEarly = outcome.StoppedEarly;
-        }, CancellationToken.None, j => new TrainingCompleted(j.WorkspaceId, j.Id, time.GetUtcNow(), j.Id, j.BaseModel, j.ArtifactLocation!, j.ArtifactKind!, j.WebhookUrl));
+            j.TrainedTokens = outcome.TrainedTokens;
+        }, CancellationToken.None, j => new TrainingCompleted(
+            j.WorkspaceId, j.Id, time.GetUtcNow(), j.Id, j.BaseModel, j.ArtifactLocation!, j.ArtifactKind!, j.WebhookUrl, j.TrainedTokens));
         if (completed is null)
         {
             return null;

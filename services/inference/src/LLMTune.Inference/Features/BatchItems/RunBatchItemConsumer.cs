@@ -1,9 +1,11 @@
 using System.Diagnostics;
+using System.Text;
 using System.Text.Json;
 using LLMTune.Contracts;
 using LLMTune.Engine.Inference;
 using LLMTune.Inference.Features.Generation;
 using LLMTune.Inference.Features.NativeInference;
+using LLMTune.Inference.Features.OpenAiCompatible;
 using LLMTune.Platform.Errors;
 using LLMTune.Platform.Outbox;
 using MassTransit;
@@ -26,6 +28,7 @@ public sealed class RunBatchItemConsumer(
     UsageMeter meter,
     BatchItemRuns runs,
     BatchSlots slots,
+    BatchCancellations cancellations,
     EventOutbox outbox,
     IOptions<InferenceOptions> options,
     TimeProvider time,
@@ -50,14 +53,23 @@ public sealed class RunBatchItemConsumer(
         }
 
         BatchItemCompleted outcome;
-        try
+        using (var tracked = cancellations.Track(item.BatchId, item.ItemKey, ct))
         {
-            outcome = await RunAsync(item, ct);
-        }
-        catch (Exception e) when (e is BatchModelBusyException or OperationCanceledException)
-        {
-            await runs.ReleaseAsync(item.ItemKey, CancellationToken.None);
-            throw;
+            try
+            {
+                outcome = await RunAsync(item, tracked.Token);
+            }
+            catch (OperationCanceledException) when (tracked.BatchCancelled && !ct.IsCancellationRequested)
+            {
+                // The batch was cancelled mid-generation: the item is over (what it produced is metered); the batch
+                // service has already recorded it as cancelled and ignores this outcome.
+                outcome = Cancelled(item);
+            }
+            catch (Exception e) when (e is BatchModelBusyException or OperationCanceledException)
+            {
+                await runs.ReleaseAsync(item.ItemKey, CancellationToken.None);
+                throw;
+            }
         }
 
         await runs.CompleteAsync(item.ItemKey, JsonSerializer.Serialize(outcome, Json), ct);
@@ -66,21 +78,23 @@ public sealed class RunBatchItemConsumer(
 
     private async Task<BatchItemCompleted> RunAsync(RunBatchItem item, CancellationToken ct)
     {
-        var caller = new InferenceCaller(item.WorkspaceId, item.KeyId, item.ItemKey, item.BatchId);
+        var caller = new InferenceCaller(item.WorkspaceId, item.KeyId, item.ItemKey, item.ItemKey, item.BatchId);
         var startedAt = Stopwatch.GetTimestamp();
-        var input = new InferenceInput(
-            new GenerationRequest
-            {
-                Prompt = item.Prompt,
-                MaxTokens = item.MaxTokens,
-                Temperature = item.Temperature ?? NativeInferenceEndpoints.DefaultTemperature,
-                TopP = item.TopP ?? 1f,
-            },
-            ParameterNames.Native,
-            PromptAsUserTurn: true);
         try
         {
-            var model = await inference.ResolveAsync(item.ModelId, item.WorkspaceId, "modelId", ct);
+            ct.ThrowIfCancellationRequested();
+            var openAi = item.OpenAiUrl is { } url ? OpenAiBatchCall.For(url, Encoding.UTF8.GetBytes(item.OpenAiBody ?? ""), time) : null;
+            var model = await inference.ResolveAsync(openAi is null ? item.ModelId : openAi.Model, item.WorkspaceId, openAi is null ? "modelId" : "model", ct);
+            var input = openAi?.Input() ?? new InferenceInput(
+                new GenerationRequest
+                {
+                    Prompt = item.Prompt,
+                    MaxTokens = item.MaxTokens,
+                    Temperature = item.Temperature ?? NativeInferenceEndpoints.DefaultTemperature,
+                    TopP = item.TopP ?? 1f,
+                },
+                ParameterNames.Native,
+                PromptAsUserTurn: true);
             using var slot = await slots.EnterAsync(model, ct);
             var call = await inference.StartAsync(model, input, stream: false, caller, ct);
             await using var session = meter.Begin(caller, call, startedAt, streamed: false);
@@ -89,12 +103,13 @@ public sealed class RunBatchItemConsumer(
             {
                 result = await call.CompleteAsync(ct);
             }
-            catch (Exception e) when (e is not ApiException && InferenceErrors.MidCall(e) is { } failure)
+            catch (Exception e) when (e is not ApiException && e is not OperationCanceledException && InferenceErrors.MidCall(e) is { } failure)
             {
                 throw failure;
             }
 
-            return Completed(item, result.Model, result.Text, result.PromptTokens, result.CompletionTokens, session.ElapsedMs, result.FinishReason, null);
+            var body = openAi is null ? null : JsonSerializer.Serialize(openAi.Format.Response(result, session.ElapsedMs), openAi.Format.Json);
+            return Completed(item, result.Model, result.Text, result.PromptTokens, result.CompletionTokens, session.ElapsedMs, result.FinishReason, null, body);
         }
         catch (ApiException e) when (e.Code == "model_busy")
         {
@@ -104,14 +119,19 @@ public sealed class RunBatchItemConsumer(
         {
             // One item's failure (context too long, upstream down after retries) fails that item, not the batch.
             logger.LogInformation("Batch {BatchId} item {ItemKey} failed: {Code}", item.BatchId, item.ItemKey, e.Code);
-            return Completed(item, item.ModelId, "", 0, 0, (long)Stopwatch.GetElapsedTime(startedAt).TotalMilliseconds, InferenceOutcome.Error, e);
+            return Completed(item, item.ModelId, "", 0, 0, (long)Stopwatch.GetElapsedTime(startedAt).TotalMilliseconds, InferenceOutcome.Error, e, null);
         }
     }
 
+    private BatchItemCompleted Cancelled(RunBatchItem item) =>
+        Completed(item, item.ModelId, "", 0, 0, 0, "cancelled",
+            new ApiException(StatusCodes.Status409Conflict, "batch_cancelled", "The batch was cancelled while this item ran."), null);
+
     private BatchItemCompleted Completed(
-        RunBatchItem item, string model, string text, int promptTokens, int completionTokens, long latencyMs, string finishReason, ApiException? error) =>
+        RunBatchItem item, string model, string text, int promptTokens, int completionTokens, long latencyMs, string finishReason, ApiException? error,
+        string? responseBody) =>
         new(item.WorkspaceId, item.CorrelationId, time.GetUtcNow(), item.BatchId, item.ItemKey, model, text, promptTokens, completionTokens,
-            latencyMs, finishReason, error?.Status, error?.Code, error?.Message, error?.Param);
+            latencyMs, finishReason, error?.Status, error?.Code, error?.Message, error?.Param, responseBody);
 }
 
 public sealed class RunBatchItemConsumerDefinition : ConsumerDefinition<RunBatchItemConsumer>

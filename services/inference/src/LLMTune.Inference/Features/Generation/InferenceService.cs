@@ -133,7 +133,7 @@ public sealed class InferenceService(
         }
         catch (ArgumentOutOfRangeException e) when (e.ParamName is nameof(GenerationRequest.Choices) or nameof(GenerationRequest.LogitBias))
         {
-            // Limits only the model knows (its sequence slots, its vocabulary); the OpenAI endpoints are the ones that have these.
+            // Limits only the model knows (its choice sequences, its vocabulary); the OpenAI endpoints are the ones that have these.
             throw ApiException.Invalid(e.ParamName == nameof(GenerationRequest.Choices) ? "n" : "logit_bias",
                 e.Message.Split(" (Parameter", 2)[0]);
         }

@@ -108,6 +108,7 @@ public sealed class UsageMeter(EventOutbox outbox, TimeProvider time, ILogger<Us
             LatencyMs: latencyMs,
             FinishReason: outcome.FinishReason,
             Streamed: streamed,
+            UsageId: caller.UsageId,
             BatchId: caller.BatchId);
         // Not the request's token: a client that left must still be metered.
         return outbox.PublishAsync(usage, CancellationToken.None);

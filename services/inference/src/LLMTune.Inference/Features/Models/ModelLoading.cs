@@ -29,6 +29,7 @@ public sealed class ModelLoading(
         Path = path,
         ContextLength = settings.ContextLength,
         MaxConcurrentSequences = settings.MaxConcurrency,
+        ChoiceSequences = settings.ChoiceSequences,
         QueueCapacity = settings.QueueSize,
         Threads = settings.Threads,
     };

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using LLMTune.Engine.Inference;
+using LLMTune.Inference.Features.Embeddings;
 using LLMTune.Inference.Features.Generation;
 using LLMTune.Platform.Errors;
 using Microsoft.AspNetCore.Http;
@@ -40,12 +41,12 @@ public static class NativeInferenceEndpoints
     /// /inference or /embeddings.
     /// </summary>
     public static async Task<IResult> ModelRouteAsync(
-        string path, HttpContext http, InferenceResponder responder, InferenceService inference, UsageMeter meter, IOptions<HttpJsonOptions> json)
+        string path, HttpContext http, InferenceResponder responder, EmbeddingsResponder embeddings, IOptions<HttpJsonOptions> json)
     {
         var decoded = Uri.UnescapeDataString(path);
         if (decoded.EndsWith(EmbeddingsSuffix, StringComparison.Ordinal) && decoded.Length > EmbeddingsSuffix.Length)
         {
-            return await NativeEmbeddingsEndpoint.HandleAsync(http, decoded[..^EmbeddingsSuffix.Length], json.Value.SerializerOptions, inference, responder, meter);
+            return await NativeEmbeddingsEndpoint.HandleAsync(http, decoded[..^EmbeddingsSuffix.Length], json.Value.SerializerOptions, embeddings);
         }
 
         if (!decoded.EndsWith(InferenceSuffix, StringComparison.Ordinal) || decoded.Length == InferenceSuffix.Length)

@@ -24,6 +24,14 @@ public static class ChatCompletionsEndpoint
             format);
     }
 
+    /// <summary>One line of an OpenAI batch: the same request and answer, never streamed.</summary>
+    internal static OpenAiBatchCall ForBatch(ReadOnlyMemory<byte> body, TimeProvider time)
+    {
+        var request = JsonBody.Parse<ChatCompletionRequest>(body, OpenAiJson.Options);
+        var format = new ChatFormat("chatcmpl-" + Base62.Random(24), time.GetUtcNow().ToUnixTimeSeconds(), false, request.N ?? 1);
+        return new OpenAiBatchCall(request.Model, () => LocalInput(request, format), format);
+    }
+
     /// <summary>The request as this server's own models take it; what they do not offer is refused with a 400 naming it.</summary>
     private static InferenceInput LocalInput(ChatCompletionRequest request, ChatFormat format)
     {
@@ -168,7 +176,8 @@ internal sealed class ChatFormat(string id, long created, bool includeUsage, int
                 var first = _namedStarted.Add(delta.Choice);
                 var call = new ToolCallDelta(0, first ? "call_" + Base62.Random(24) : null, first ? "function" : null,
                     new FunctionCallDelta(first ? Tools.NamedFunction : null, delta.Text));
-                return ServerSentEvents.WriteAsync(response, Chunk(model, delta.Choice, new ChunkDelta(null, null, [call]), null, null), Json, flush: false);
+                return ServerSentEvents.WriteAsync(response,
+                    Chunk(model, delta.Choice, new ChunkDelta(null, null, [call]), delta.Logprob is { } logprob ? ChatLogprobs.From([logprob]) : null, null), Json, flush: false);
             case ToolMode.Required:
                 Held(delta.Choice).Append(delta.Text);
                 return Task.CompletedTask;

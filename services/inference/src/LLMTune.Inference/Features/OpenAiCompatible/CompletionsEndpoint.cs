@@ -25,6 +25,14 @@ public static class CompletionsEndpoint
             format);
     }
 
+    /// <summary>One line of an OpenAI batch: the same request and answer, never streamed.</summary>
+    internal static OpenAiBatchCall ForBatch(ReadOnlyMemory<byte> body, TimeProvider time)
+    {
+        var request = JsonBody.Parse<CompletionRequest>(body, OpenAiJson.Options);
+        var format = new CompletionFormat("cmpl-" + Base62.Random(24), time.GetUtcNow().ToUnixTimeSeconds(), false);
+        return new OpenAiBatchCall(request.Model, () => LocalInput(request), format);
+    }
+
     /// <summary>The request as this server's own models take it; what they do not offer is refused with a 400 naming it.</summary>
     private static InferenceInput LocalInput(CompletionRequest request)
     {

@@ -3,49 +3,38 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using LLMTune.Inference.Features.Embeddings;
 using LLMTune.Inference.Features.Generation;
-using LLMTune.Inference.Features.Models;
 using LLMTune.Inference.Features.Upstream;
-using LLMTune.Platform.Http;
 using Microsoft.AspNetCore.Http;
 
 namespace LLMTune.Inference.Features.OpenAiCompatible;
 
 /// <summary>
 /// <c>POST /v1/embeddings</c> as OpenAI defines it. Upstream models get the body byte for byte (only <c>model</c>
-/// replaced) like chat; local models embed with their own hidden states. Metered like inference (prompt tokens).
+/// replaced) like chat; local models embed with their own hidden states (<see cref="EmbeddingsResponder"/>).
 /// </summary>
-public static class EmbeddingsEndpoint
+public sealed class EmbeddingsEndpoint : IEmbeddingsFormat
 {
-    public static async Task<IResult> HandleAsync(HttpContext http, InferenceService inference, InferenceResponder responder, UsageMeter meter)
+    private static readonly EmbeddingsEndpoint Format = new();
+
+    public JsonSerializerOptions Json => OpenAiJson.Options;
+
+    public EmbeddingParameterNames Names => EmbeddingParameterNames.OpenAi;
+
+    public static async Task<IResult> HandleAsync(HttpContext http, EmbeddingsResponder embeddings)
     {
         var startedAt = Stopwatch.GetTimestamp();
         var body = await JsonBody.ReadBytesAsync(http);
         var request = JsonBody.Parse<EmbeddingsRequest>(body, OpenAiJson.Options);
-        var caller = InferenceCaller.From(http);
-        var model = await inference.ResolveAsync(request.Model, caller.WorkspaceId, "model", http.RequestAborted);
-        if (model is UpstreamServedModel upstream)
-        {
-            if (await responder.PassThroughAsync(http, upstream, new UpstreamRequest("embeddings", body), stream: false, caller, startedAt) is not { } fallback)
-            {
-                return Results.Empty;
-            }
-
-            model = fallback;
-        }
-
-        var local = (LocalServedModel)model;
-        var format = LocalEmbeddings.Format(request.EncodingFormat, request.Dimensions, local, EmbeddingParameterNames.OpenAi);
-        var inputs = LocalEmbeddings.ParseInput(request.Input, "input");
-        var batch = await LocalEmbeddings.EmbedAsync(local, inputs, EmbeddingParameterNames.OpenAi, http.RequestAborted);
-        var latencyMs = (long)Stopwatch.GetElapsedTime(startedAt).TotalMilliseconds;
-        AccessLog.RecordInference(http, local.Id, batch.PromptTokens, 0);
-        http.Response.OnCompleted(() => meter.PublishAsync(caller, new InferenceOutcome(local.Id, "", batch.PromptTokens, 0, InferenceOutcome.Stop), latencyMs, false));
-        return OpenAiJson.Result(new EmbeddingsResponse(
-            "list",
-            batch.Vectors.Select((v, i) => new EmbeddingItem("embedding", i, LocalEmbeddings.Encode(v, format))).ToArray(),
-            local.Id,
-            new EmbeddingsUsage(batch.PromptTokens, batch.PromptTokens)));
+        return await embeddings.RespondAsync(http,
+            new EmbeddingsRequestIn(request.Model, "model", request.Input, request.EncodingFormat, request.Dimensions, startedAt, new UpstreamRequest("embeddings", body)),
+            Format);
     }
+
+    public object Response(EmbeddingBatch batch, string encodingFormat, string model, long latencyMs) => new EmbeddingsResponse(
+        "list",
+        batch.Vectors.Select((v, i) => new EmbeddingItem("embedding", i, LocalEmbeddings.Encode(v, encodingFormat))).ToArray(),
+        model,
+        new EmbeddingsUsage(batch.PromptTokens, batch.PromptTokens));
 }
 
 public sealed class EmbeddingsRequest

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Json.Schema;
 using LLMTune.Engine.Inference;
 using LLMTune.Inference.Features.Generation;
 using LLMTune.Inference.Features.Models;
@@ -16,7 +17,10 @@ internal enum ToolMode
     /// <summary>Plain text (<c>none</c>, or no tools).</summary>
     None,
 
-    /// <summary>Free text; <c>&lt;tool_call&gt;</c> blocks the model writes become calls.</summary>
+    /// <summary>
+    /// Free text; <c>&lt;tool_call&gt;</c> blocks the model writes become calls when their arguments validate against
+    /// the function's parameters schema (anything else stays text).
+    /// </summary>
     Auto,
 
     /// <summary>Decoded under a grammar: one or more <c>{"name", "arguments"}</c> lines.</summary>
@@ -54,6 +58,9 @@ internal sealed partial class ToolPlan
     public string? NamedFunction { get; }
 
     public bool Parallel { get; }
+
+    // Built on first use: most answers call nothing.
+    private readonly Dictionary<string, JsonSchema?> _schemas = new(StringComparer.Ordinal);
 
     /// <summary>Validates the request's tool parameters; null when it has no tools and no choice to make.</summary>
     public static ToolPlan? From(ChatCompletionRequest request)
@@ -324,7 +331,9 @@ internal sealed partial class ToolPlan
                 && Functions.Any(f => f.Name == name.GetString())
                 && (!root.TryGetProperty("arguments", out var arguments) || arguments.ValueKind == JsonValueKind.Object))
             {
-                return NewCall(name.GetString()!, root.TryGetProperty("arguments", out var args) ? args.GetRawText() : "{}");
+                using var empty = JsonDocument.Parse("{}");
+                var args = root.TryGetProperty("arguments", out var given) ? given : empty.RootElement;
+                return ArgumentsValid(name.GetString()!, args) ? NewCall(name.GetString()!, args.GetRawText()) : null;
             }
         }
         catch (JsonException)
@@ -333,6 +342,40 @@ internal sealed partial class ToolPlan
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// Whether <paramref name="arguments"/> match the function's parameters schema. Forced calls are decoded under it;
+    /// a call the model writes freely (auto) is checked here, so a returned call always has valid arguments. A schema
+    /// that cannot be evaluated (an unresolvable <c>$ref</c>, …) accepts nothing.
+    /// </summary>
+    private bool ArgumentsValid(string function, JsonElement arguments)
+    {
+        if (!_schemas.TryGetValue(function, out var schema))
+        {
+            var parameters = Functions.First(f => f.Name == function).Parameters;
+            try
+            {
+                schema = parameters is { ValueKind: JsonValueKind.Object } p
+                    ? JsonSchema.FromText(p.GetRawText(), new BuildOptions { SchemaRegistry = new SchemaRegistry() })
+                    : null;
+            }
+            catch (Exception e) when (e is JsonSchemaException or JsonException or ArgumentException or InvalidOperationException)
+            {
+                schema = JsonSchema.False;
+            }
+
+            _schemas[function] = schema;
+        }
+
+        try
+        {
+            return schema is null || schema.Evaluate(arguments).IsValid;
+        }
+        catch (Exception e) when (e is JsonSchemaException or InvalidOperationException or ArgumentException)
+        {
+            return false;
+        }
     }
 
     public static ToolCall NewCall(string name, string arguments) => new("call_" + Base62.Random(24), "function", new FunctionCall(name, arguments));

@@ -15,9 +15,11 @@ namespace LLMTune.Inference.Features.StructuredOutput;
 /// <remarks>
 /// Supported: <c>type</c> (one or a list), <c>properties</c>, <c>required</c>, <c>additionalProperties</c> (extra keys
 /// are never generated), <c>enum</c>, <c>const</c>, <c>items</c>, <c>minItems</c>/<c>maxItems</c>,
-/// <c>minLength</c>/<c>maxLength</c>, <c>anyOf</c>/<c>oneOf</c>, <c>$ref</c> to <c>#/$defs/…</c> or
-/// <c>#/definitions/…</c>, and the string formats <c>date</c>, <c>time</c>, <c>date-time</c>, <c>uuid</c>.
-/// Properties are written in the order the schema declares them.
+/// <c>minLength</c>/<c>maxLength</c>, <c>uniqueItems: false</c>, <c>anyOf</c>, <c>oneOf</c> whose alternatives no value
+/// can match twice (different types, different constants, or objects told apart by a required constant property),
+/// <c>$ref</c> to <c>#/$defs/…</c> or <c>#/definitions/…</c>, and the string formats <c>date</c>, <c>time</c>,
+/// <c>date-time</c>, <c>uuid</c>. A schema without <c>type</c> takes the type its keywords apply to. Properties are
+/// written in the order the schema declares them.
 /// </remarks>
 public sealed class JsonSchemaGrammar
 {
@@ -44,7 +46,8 @@ public sealed class JsonSchemaGrammar
     private static readonly string[] Primitives =
     [
         """ws ::= [ \n]?""",
-        """json-char ::= [^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4})""",
+        // \u escapes of UTF-16 surrogates are left out: one would not be a character (or two would count as one).
+        """json-char ::= [^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" ([0-9a-cA-CefEF] [0-9a-fA-F]{3} | [dD] [0-7] [0-9a-fA-F]{2}))""",
         """json-int ::= "-"? ("0" | [1-9] [0-9]{0,15})""",
         """json-number ::= json-int ("." [0-9]{1,16})? ([eE] [-+]? [0-9]{1,3})?""",
         """json-boolean ::= "true" | "false" """,
@@ -163,21 +166,6 @@ public sealed class JsonSchemaGrammar
             return Ref(reference, path, depth);
         }
 
-        if (schema.TryGetProperty("const", out var constant))
-        {
-            return Literal(constant);
-        }
-
-        if (schema.TryGetProperty("enum", out var values))
-        {
-            if (values.ValueKind != JsonValueKind.Array || values.GetArrayLength() == 0)
-            {
-                throw ApiException.Invalid(_param, $"{path}.enum must be a non-empty array.");
-            }
-
-            return Rule(path, string.Join(" | ", values.EnumerateArray().Select(Literal)));
-        }
-
         foreach (var combinator in (string[])["anyOf", "oneOf"])
         {
             if (schema.TryGetProperty(combinator, out var options))
@@ -187,18 +175,51 @@ public sealed class JsonSchemaGrammar
                     throw ApiException.Invalid(_param, $"{path}.{combinator} must be a non-empty array of schemas.");
                 }
 
-                return Rule(path, string.Join(" | ", options.EnumerateArray().Select((option, i) => Visit(option, $"{path}.{combinator}[{i}]", depth + 1))));
+                if (known.FirstOrDefault(k => k != combinator && !Annotations.Contains(k)) is { } sibling)
+                {
+                    throw ApiException.Unsupported(_param, $"{combinator} beside '{sibling}' (at {path}) is not supported for local models; move '{sibling}' into each alternative.");
+                }
+
+                var alternatives = options.EnumerateArray().ToArray();
+                if (combinator == "oneOf")
+                {
+                    CheckExclusive(alternatives, path);
+                }
+
+                return Rule(path, string.Join(" | ", alternatives.Select((option, i) => Visit(option, $"{path}.{combinator}[{i}]", depth + 1))));
             }
+        }
+
+        if (schema.TryGetProperty("const", out var constant))
+        {
+            return Rule(path, Literals([constant], schema, "const", known, path));
+        }
+
+        if (schema.TryGetProperty("enum", out var values))
+        {
+            if (values.ValueKind != JsonValueKind.Array || values.GetArrayLength() == 0)
+            {
+                throw ApiException.Invalid(_param, $"{path}.enum must be a non-empty array.");
+            }
+
+            return Rule(path, Literals(values.EnumerateArray().ToArray(), schema, "enum", known, path));
+        }
+
+        if (schema.TryGetProperty("format", out var format) && format.ValueKind == JsonValueKind.String
+            && TypeNames(schema) is { } declared && !declared.Contains("string"))
+        {
+            throw ApiException.Unsupported(_param, $"format '{format.GetString()}' on a non-string type (at {path}.format) is not supported for local models.");
+        }
+
+        if (schema.TryGetProperty("uniqueItems", out var unique) && unique.ValueKind == JsonValueKind.True
+            && !(schema.TryGetProperty("maxItems", out var most) && most.ValueKind == JsonValueKind.Number && most.TryGetInt32(out var m) && m <= 1))
+        {
+            throw ApiException.Unsupported(_param, $"uniqueItems (at {path}) is not supported for local models.");
         }
 
         if (!schema.TryGetProperty("type", out var type))
         {
-            if (schema.TryGetProperty("properties", out _))
-            {
-                return Typed("object", schema, path, depth);
-            }
-
-            return schema.TryGetProperty("items", out _) ? Typed("array", schema, path, depth) : FreeFormValue(FreeFormDepth);
+            return InferredType(known, path) is { } inferred ? Typed(inferred, schema, path, depth) : FreeFormValue(FreeFormDepth);
         }
 
         if (type.ValueKind == JsonValueKind.String)
@@ -215,7 +236,162 @@ public sealed class JsonSchemaGrammar
     }
 
     private static bool IsHandled(string keyword) => keyword is "type" or "properties" or "required" or "additionalProperties" or "enum" or "const"
-        or "items" or "minItems" or "maxItems" or "minLength" or "maxLength" or "anyOf" or "oneOf" or "$ref" or "format";
+        or "items" or "minItems" or "maxItems" or "minLength" or "maxLength" or "anyOf" or "oneOf" or "$ref" or "format" or "uniqueItems";
+
+    /// <summary>The type an untyped schema's keywords apply to (JSON schema ignores them on other types, so writing only that type is valid).</summary>
+    private string? InferredType(HashSet<string> keywords, string path)
+    {
+        var typed = keywords.Select(k => (Keyword: k, Type: k switch
+        {
+            "properties" or "required" or "additionalProperties" => "object",
+            "items" or "minItems" or "maxItems" or "uniqueItems" => "array",
+            "minLength" or "maxLength" or "format" => "string",
+            _ => null,
+        })).Where(k => k.Type is not null).ToArray();
+        var types = typed.Select(k => k.Type!).Distinct().ToArray();
+        return types.Length switch
+        {
+            0 => null,
+            1 => types[0],
+            _ => throw ApiException.Unsupported(_param,
+                $"A schema without type that uses {string.Join(", ", typed.Select(k => k.Keyword))} (keywords of {string.Join(" and ", types)}, at {path}) is not supported for local models; give its type."),
+        };
+    }
+
+    private static HashSet<string>? TypeNames(JsonElement schema) =>
+        !schema.TryGetProperty("type", out var type) ? null
+        : type.ValueKind == JsonValueKind.String ? [type.GetString()!]
+        : type.ValueKind == JsonValueKind.Array ? type.EnumerateArray().Where(t => t.ValueKind == JsonValueKind.String).Select(t => t.GetString()!).ToHashSet()
+        : null;
+
+    /// <summary>
+    /// <c>const</c>/<c>enum</c> values as alternatives, only those of the schema's <c>type</c> when it has one; other
+    /// keywords beside them would have to be checked value by value, so they are refused.
+    /// </summary>
+    private string Literals(JsonElement[] values, JsonElement schema, string keyword, HashSet<string> keywords, string path)
+    {
+        if (keywords.FirstOrDefault(k => k != keyword && k != "type" && !Annotations.Contains(k)) is { } sibling)
+        {
+            throw ApiException.Unsupported(_param, $"{keyword} beside '{sibling}' (at {path}) is not supported for local models.");
+        }
+
+        var types = TypeNames(schema);
+        var allowed = values.Where(v => types is null || types.Overlaps(Kinds(v))).ToArray();
+        if (allowed.Length == 0)
+        {
+            throw ApiException.Invalid(_param, $"No {keyword} value at {path} has the schema's type.");
+        }
+
+        return string.Join(" | ", allowed.Select(Literal));
+    }
+
+    /// <summary>The schema types a JSON value has (an integral number is both integer and number).</summary>
+    private static string[] Kinds(JsonElement value) => value.ValueKind switch
+    {
+        JsonValueKind.String => ["string"],
+        JsonValueKind.Number => value.TryGetDecimal(out var d) && d == decimal.Truncate(d) ? ["number", "integer"] : ["number"],
+        JsonValueKind.True or JsonValueKind.False => ["boolean"],
+        JsonValueKind.Null => ["null"],
+        JsonValueKind.Object => ["object"],
+        _ => ["array"],
+    };
+
+    /// <summary>
+    /// oneOf means exactly one alternative matches; the grammar writes a value of one alternative, which is only
+    /// enough when no value can match two. Alternatives count as exclusive when their value kinds differ, when both are
+    /// constants with no value in common, or when both are objects with a required property whose constants differ.
+    /// </summary>
+    private void CheckExclusive(JsonElement[] alternatives, string path)
+    {
+        var shapes = alternatives.Select(a => Shape.Of(a, _root, 0)).ToArray();
+        for (var i = 0; i < shapes.Length; i++)
+        {
+            for (var j = i + 1; j < shapes.Length; j++)
+            {
+                if (!shapes[i].ExcludedBy(shapes[j]))
+                {
+                    throw ApiException.Unsupported(_param,
+                        $"oneOf whose alternatives {i} and {j} may both match a value (at {path}.oneOf) is not supported for local models: give them different types or a required property with different const values, or use anyOf.");
+                }
+            }
+        }
+    }
+
+    /// <summary>What values a schema can match, as far as <see cref="CheckExclusive"/> needs: kinds, constants, constant required properties.</summary>
+    private sealed record Shape(HashSet<string> Kinds, JsonElement[]? Constants, Dictionary<string, JsonElement[]> Discriminators)
+    {
+        private static readonly string[] AllKinds = ["string", "number", "boolean", "null", "object", "array"];
+
+        public static Shape Of(JsonElement schema, JsonElement root, int depth)
+        {
+            if (schema.ValueKind != JsonValueKind.Object || depth > MaxSchemaDepth)
+            {
+                return new Shape([.. AllKinds], null, []);
+            }
+
+            if (schema.TryGetProperty("$ref", out var reference) && reference.ValueKind == JsonValueKind.String
+                && reference.GetString()!.Split('/') is ["#", "$defs" or "definitions", { Length: > 0 } name] parts
+                && root.ValueKind == JsonValueKind.Object && root.TryGetProperty(parts[1], out var definitions)
+                && definitions.ValueKind == JsonValueKind.Object && definitions.TryGetProperty(Unescape(name), out var definition))
+            {
+                return Of(definition, root, depth + 1);
+            }
+
+            var constants = schema.TryGetProperty("const", out var constant) ? [constant]
+                : schema.TryGetProperty("enum", out var values) && values.ValueKind == JsonValueKind.Array ? values.EnumerateArray().ToArray()
+                : null;
+            if (constants is not null)
+            {
+                return new Shape(constants.SelectMany(JsonSchemaGrammar.Kinds).Select(Widen).ToHashSet(), constants, []);
+            }
+
+            foreach (var combinator in (string[])["anyOf", "oneOf"])
+            {
+                if (schema.TryGetProperty(combinator, out var options) && options.ValueKind == JsonValueKind.Array)
+                {
+                    var parts2 = options.EnumerateArray().Select(o => Of(o, root, depth + 1)).ToArray();
+                    return new Shape(parts2.SelectMany(p => p.Kinds).ToHashSet(),
+                        parts2.All(p => p.Constants is not null) ? parts2.SelectMany(p => p.Constants!).ToArray() : null, []);
+                }
+            }
+
+            var kinds = TypeNames(schema)?.Select(Widen).ToHashSet()
+                ?? (schema.TryGetProperty("properties", out _) ? ["object"] : schema.TryGetProperty("items", out _) ? ["array"] : [.. AllKinds]);
+            var discriminators = new Dictionary<string, JsonElement[]>(StringComparer.Ordinal);
+            if (kinds.SetEquals(["object"]) && schema.TryGetProperty("required", out var required) && required.ValueKind == JsonValueKind.Array
+                && schema.TryGetProperty("properties", out var properties) && properties.ValueKind == JsonValueKind.Object)
+            {
+                foreach (var property in required.EnumerateArray().Where(r => r.ValueKind == JsonValueKind.String).Select(r => r.GetString()!))
+                {
+                    if (properties.TryGetProperty(property, out var propertySchema) && Of(propertySchema, root, depth + 1).Constants is { } values2)
+                    {
+                        discriminators[property] = values2;
+                    }
+                }
+            }
+
+            return new Shape(kinds, null, discriminators);
+        }
+
+        // Integers are numbers: integer and number alternatives can match the same value.
+        private static string Widen(string kind) => kind == "integer" ? "number" : kind;
+
+        public bool ExcludedBy(Shape other)
+        {
+            if (!Kinds.Overlaps(other.Kinds))
+            {
+                return true;
+            }
+
+            if (Constants is { } mine && other.Constants is { } theirs)
+            {
+                return !mine.Any(a => theirs.Any(b => JsonElement.DeepEquals(a, b)));
+            }
+
+            return Kinds.SetEquals(["object"]) && other.Kinds.SetEquals(["object"])
+                && Discriminators.Any(d => other.Discriminators.TryGetValue(d.Key, out var theirs2) && !d.Value.Any(a => theirs2.Any(b => JsonElement.DeepEquals(a, b))));
+        }
+    }
 
     private string Typed(string type, JsonElement schema, string path, int depth)
     {
@@ -279,7 +455,9 @@ public sealed class JsonSchemaGrammar
 
     private void DateTimeRules()
     {
-        AddRule("date", """[0-9]{4} "-" ("0" [1-9] | "1" [0-2]) "-" ("0" [1-9] | [12] [0-9] | "3" [01])""");
+        // Real dates only: years 0001–9999, each month's own days (February up to the 28th, so leap years never matter).
+        AddRule("date", """([1-9] [0-9]{3} | "0" ([1-9] [0-9]{2} | "0" ([1-9] [0-9] | "0" [1-9]))) "-" """
+            + """(("0" [13578] | "1" [02]) "-" ("0" [1-9] | [12] [0-9] | "3" [01]) | ("0" [469] | "11") "-" ("0" [1-9] | [12] [0-9] | "30") | "02-" ("0" [1-9] | "1" [0-9] | "2" [0-8]))""");
         AddRule("time", """([01] [0-9] | "2" [0-3]) ":" [0-5] [0-9] ":" [0-5] [0-9] ("." [0-9]{1,6})? ("Z" | [+-] ([01] [0-9] | "2" [0-3]) ":" [0-5] [0-9])""");
     }
 
@@ -308,7 +486,14 @@ public sealed class JsonSchemaGrammar
                 throw ApiException.Unsupported(_param, $"required names properties that {path}.properties does not declare.");
             }
 
-            // No declared properties: `{}` when nothing else is allowed, otherwise any (bounded) object.
+            // No declared properties: `{}` when nothing else is allowed, keys with values of the additionalProperties
+            // schema when it has one, otherwise any (bounded) object.
+            if (additional.ValueKind == JsonValueKind.Object)
+            {
+                var pair = $"{FreeFormString()} ws \":\" ws {Visit(additional, $"{path}.additionalProperties", depth + 1)}";
+                return Rule(path, Sequence("\"{\"", pair, 0, 16, "\"}\""));
+            }
+
             return additional.ValueKind == JsonValueKind.False ? "\"{\" ws \"}\"" : FreeFormObject(FreeFormDepth);
         }
 

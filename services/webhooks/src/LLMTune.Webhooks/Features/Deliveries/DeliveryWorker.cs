@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -15,13 +16,19 @@ public sealed class DeliveryWorker(
     WorkspaceSecrets workspaceSecrets,
     SecretProtector protector,
     WebhookSender sender,
-    DeliverySignal signal,
+    DeliveryHandOff handOff,
     TimeProvider time,
     IOptions<WebhooksOptions> options,
     ILogger<DeliveryWorker> logger) : BackgroundService
 {
     /// <summary>Deliveries claimed by one store transaction at most.</summary>
     private const int ClaimGroup = 64;
+
+    /// <summary>
+    /// A handed-off delivery is sent only while its lease outlasts an attempt by this much (a backlog may have kept it
+    /// waiting): otherwise it could expire mid-attempt and another replica send it as well.
+    /// </summary>
+    private static readonly TimeSpan LeaseMargin = TimeSpan.FromSeconds(30);
 
     private readonly Dictionary<string, Task> _lanes = new(StringComparer.Ordinal);
 
@@ -40,6 +47,10 @@ public sealed class DeliveryWorker(
         }
 
         using var slots = new SemaphoreSlim(settings.Concurrency, settings.Concurrency);
+        handOff.Open(WorkerId, settings.LeaseDuration, 4 * settings.Concurrency);
+        var lastClaim = 0L;
+        var storeWasFull = false;
+        var pollNow = true;
         try
         {
             while (!stoppingToken.IsCancellationRequested)
@@ -52,30 +63,48 @@ public sealed class DeliveryWorker(
                     free++;
                 }
 
+                var handedOff = await TakeHandOffsAsync(free, settings, stoppingToken);
+
+                // Deliveries from the store (retries, other processes' events, overflow, resends): when something was stored
+                // due now, while the last claim found as many as it asked for, and once per poll interval otherwise.
                 IReadOnlyList<WebhookDelivery> claimed = [];
-                try
+                if (handedOff.Count < free
+                    && (handOff.Signal.TakeStoreHasWork() | storeWasFull | pollNow || Stopwatch.GetElapsedTime(lastClaim) >= settings.PollInterval))
                 {
-                    claimed = await deliveries.ClaimManyAsync(WorkerId, settings.LeaseDuration, free, stoppingToken);
-                }
-                catch (Exception e) when (e is not OperationCanceledException)
-                {
-                    logger.LogError(e, "Claiming webhook deliveries failed");
+                    pollNow = false;
+                    try
+                    {
+                        lastClaim = Stopwatch.GetTimestamp();
+                        var wanted = free - handedOff.Count;
+                        claimed = await deliveries.ClaimManyAsync(WorkerId, settings.LeaseDuration, wanted, stoppingToken);
+                        storeWasFull = claimed.Count == wanted;
+                        if (!storeWasFull)
+                        {
+                            handOff.CaughtUp();
+                        }
+                    }
+                    catch (Exception e) when (e is not OperationCanceledException)
+                    {
+                        logger.LogError(e, "Claiming webhook deliveries failed");
+                    }
                 }
 
-                if (free > claimed.Count)
+                var taken = handedOff.Count + claimed.Count;
+                if (free > taken)
                 {
-                    slots.Release(free - claimed.Count);
+                    slots.Release(free - taken);
                 }
 
-                foreach (var delivery in claimed)
+                // Hand-offs first: when the store holds overflow, every hand-off waiting was stored before it.
+                foreach (var delivery in handedOff.Concat(claimed))
                 {
                     Enqueue(delivery, slots, stoppingToken);
                 }
 
-                if (claimed.Count == 0)
+                if (taken == 0)
                 {
                     // Real time, not the injected clock: due times come from the clock, this is only how often to look.
-                    await signal.WaitAsync(settings.PollInterval, stoppingToken);
+                    pollNow = !await handOff.Signal.WaitAsync(settings.PollInterval, stoppingToken);
                 }
             }
         }
@@ -83,6 +112,7 @@ public sealed class DeliveryWorker(
         {
         }
 
+        handOff.Close();
         Task[] running;
         lock (_lanes)
         {
@@ -90,6 +120,52 @@ public sealed class DeliveryWorker(
         }
 
         await Task.WhenAll(running);
+        await ReleaseHandOffsAsync();
+    }
+
+    /// <summary>Up to <paramref name="max"/> deliveries handed over by this process's intake whose lease is still long enough to send them.</summary>
+    private async Task<List<WebhookDelivery>> TakeHandOffsAsync(int max, DeliveryOptions settings, CancellationToken ct)
+    {
+        var taken = new List<WebhookDelivery>();
+        var now = time.GetUtcNow().UtcDateTime;
+        while (taken.Count < max && handOff.TryTake(out var delivery))
+        {
+            if (delivery.NextAttemptAt - now > settings.Timeout + LeaseMargin)
+            {
+                taken.Add(delivery);
+            }
+            else
+            {
+                await ReleaseAsync(delivery, ct);
+            }
+        }
+
+        return taken;
+    }
+
+    /// <summary>Shutting down: hand-offs not sent yet are made due now, so a restart or another replica sends them without waiting for their lease.</summary>
+    private async Task ReleaseHandOffsAsync()
+    {
+        while (handOff.TryTake(out var delivery))
+        {
+            await ReleaseAsync(delivery, CancellationToken.None);
+        }
+    }
+
+    /// <summary>Gives a leased delivery back unsent: due now, for any worker.</summary>
+    private async Task ReleaseAsync(WebhookDelivery d, CancellationToken ct)
+    {
+        d.NextAttemptAt = time.GetUtcNow().UtcDateTime;
+        d.LeaseOwner = null;
+        try
+        {
+            await deliveries.SaveAsync(d, ct);
+            handOff.Signal.Wake();
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.LogWarning(e, "Webhook delivery {DeliveryId} could not be given back; it is due again when its lease expires", d.Id);
+        }
     }
 
     private void Enqueue(WebhookDelivery delivery, SemaphoreSlim slots, CancellationToken stoppingToken)

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using LLMTune.Platform.Storage;
 using Microsoft.Extensions.Options;
 
@@ -19,7 +20,15 @@ public sealed class WorkspaceSecret : IDocument
 
 public sealed class WorkspaceSecrets(IDocumentStore store, SecretProtector protector, TimeProvider time, IOptions<WebhooksOptions> options)
 {
+    /// <summary>
+    /// How long decrypted signing keys are reused: reading and decrypting them for every delivery costs a third of an
+    /// attempt under load. A rotation in this process is seen at once; one on another replica within this time (the
+    /// old secret signs on for the rotation overlap, so receivers keep verifying meanwhile).
+    /// </summary>
+    public static readonly TimeSpan SigningKeysCacheFor = TimeSpan.FromSeconds(1);
+
     private readonly IDocumentCollection<WorkspaceSecret> _secrets = store.Collection<WorkspaceSecret>("webhook_workspace_secrets");
+    private readonly ConcurrentDictionary<string, CachedKeys> _signingKeys = new(StringComparer.Ordinal);
 
     private DateTime Now => time.GetUtcNow().UtcDateTime;
 
@@ -71,13 +80,24 @@ public sealed class WorkspaceSecrets(IDocumentStore store, SecretProtector prote
             s.Revealed = true;
             s.RotatedAt = now;
         }, null, ct);
+        _signingKeys.TryRemove(workspaceId, out _);
         return (rotated!, plain);
     }
 
     /// <summary>The plain secrets that sign a delivery now, newest first.</summary>
     public async Task<IReadOnlyList<string>> ForSigningAsync(string workspaceId, CancellationToken ct)
     {
-        var secret = await GetOrCreateAsync(workspaceId, ct);
-        return secret.Keys.InForce(Now).Select(k => protector.Unprotect(k.Protected)).ToList();
+        var now = Now;
+        if (!_signingKeys.TryGetValue(workspaceId, out var cached) || now - cached.ReadAt >= SigningKeysCacheFor || now < cached.ReadAt)
+        {
+            var secret = await GetOrCreateAsync(workspaceId, ct);
+            cached = new CachedKeys(now, secret.Keys, secret.Keys.ToDictionary(k => k.Protected, k => protector.Unprotect(k.Protected), StringComparer.Ordinal));
+            _signingKeys[workspaceId] = cached;
+        }
+
+        return [.. cached.Keys.InForce(now).Select(k => cached.Plain[k.Protected])];
     }
+
+    /// <summary>A workspace's keys as read at <paramref name="ReadAt"/>, and each one's plain secret.</summary>
+    private sealed record CachedKeys(DateTime ReadAt, IReadOnlyList<SigningKey> Keys, IReadOnlyDictionary<string, string> Plain);
 }
