@@ -6,7 +6,6 @@ using System.Net.Http.Json;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
-using LLMTune.Engine.Gguf;
 using LLMTune.Engine.TinyModel;
 using LLMTune.Testing;
 
@@ -22,25 +21,6 @@ internal static class FaultRig
     public const string InternalSecret = "internal-secret-for-fault-tests-0123456789";
     public const string Tiny = "llmtune/tiny";
     public const string Small = "test/small";
-
-    private static readonly Lazy<string> SmallModel = new(() =>
-    {
-        var path = Path.Combine(Directory.CreateTempSubdirectory("llmtune-fault-models-").FullName, "small.gguf");
-        LlamaGgufBuilder.WriteRandom(path, new RandomLlamaOptions
-        {
-            EmbeddingLength = 64,
-            BlockCount = 2,
-            HeadCount = 4,
-            HeadCountKv = 2,
-            FeedForwardLength = 128,
-            ContextLength = 256,
-            Seed = 11,
-            InitStd = 0.02f,
-            Name = "test-fault-small",
-            ChatTemplate = LlamaGgufBuilder.ChatMlTemplate,
-        });
-        return path;
-    });
 
     public static string Log(string line)
     {
@@ -73,8 +53,8 @@ internal static class FaultRig
             "--Outbox:PollInterval=00:00:00.200",
             $"--Inference:Models:{Tiny}:Path={tiny}",
             $"--Inference:Models:{Tiny}:QueueSize=128",
-            $"--Inference:Models:{Small}:Path={SmallModel.Value}",
-            $"--Finetune:BaseModels:{Small}:Path={SmallModel.Value}",
+            $"--Inference:Models:{Small}:Path={SmallTestModel.Path}",
+            $"--Finetune:BaseModels:{Small}:Path={SmallTestModel.Path}",
             "--Finetune:Worker:PollInterval=00:00:00.200",
             "--Finetune:Worker:LeaseDuration=00:00:03",
             "--Finetune:Worker:ProgressInterval=00:00:00.500",
@@ -157,15 +137,22 @@ internal static class FaultRig
         }
     }
 
-    public static async Task<List<Outcome>> ChatManyAsync(HttpClient client, int count, int parallel = 4)
+    /// <summary><paramref name="count"/> chat completions, <paramref name="parallel"/> at a time; with <paramref name="over"/>, request i starts no sooner than i/count of it.</summary>
+    public static async Task<List<Outcome>> ChatManyAsync(HttpClient client, int count, int parallel = 4, TimeSpan? over = null)
     {
         var results = new ConcurrentBag<Outcome>();
         var next = -1;
+        var started = Stopwatch.StartNew();
         await Task.WhenAll(Enumerable.Range(0, parallel).Select(async _ =>
         {
             int i;
             while ((i = Interlocked.Increment(ref next)) < count)
             {
+                if (over is { } span && (span * i / count) - started.Elapsed is { Ticks: > 0 } early)
+                {
+                    await Task.Delay(early); // a load spread over time, not a wait for a result
+                }
+
                 results.Add(await ChatAsync(client, i));
             }
         }));
@@ -239,6 +226,9 @@ internal static class FaultRig
 /// <summary>One answered (or failed) request as the client saw it; status 0 when no response came.</summary>
 internal sealed record Outcome(int Status, string? Code, TimeSpan? RetryAfter, string? RequestId, TimeSpan Elapsed)
 {
+    /// <summary>When the answer (or the failure) came.</summary>
+    public DateTime At { get; } = DateTime.UtcNow;
+
     public bool Ok => Status == 200;
 }
 

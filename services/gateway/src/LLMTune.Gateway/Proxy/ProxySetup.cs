@@ -5,6 +5,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy.Configuration;
+using Yarp.ReverseProxy.Health;
 using Yarp.ReverseProxy.Transforms;
 
 namespace LLMTune.Gateway.Proxy;
@@ -16,12 +17,26 @@ namespace LLMTune.Gateway.Proxy;
 /// </summary>
 public static class ProxySetup
 {
+    /// <summary>YARP's options of the TransportFailureRate passive health policy (detection window, thresholds).</summary>
+    public const string TransportFailureRateSection = "ReverseProxy:TransportFailureRate";
+
+    /// <summary>The window in which transport failures are counted, and so the shortest passive reactivation period.</summary>
+    public static readonly TimeSpan DefaultFailureWindow = TimeSpan.FromSeconds(5);
+
     public static IServiceCollection AddGatewayProxy(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddOptions<InternalAuthOptions>().BindConfiguration(InternalAuthOptions.Section)
             .Validate(o => !string.IsNullOrWhiteSpace(o.Secret), "Internal:Secret (env Internal__Secret) is required when the gateway proxies.")
             .ValidateOnStart();
         services.AddRequestTimeouts();
+        // YARP's passive check never reactivates a destination before its failure-rate window (60 s by default) has
+        // passed, whatever the cluster's ReactivationPeriod says: a restarted service stayed refused for a minute after
+        // its health probe passed. A short window makes the configured period the one that counts.
+        services.AddOptions<TransportFailureRateHealthPolicyOptions>()
+            .Configure(o => o.DetectionWindowSize = DefaultFailureWindow)
+            .BindConfiguration(TransportFailureRateSection)
+            .Validate(o => o.DetectionWindowSize > TimeSpan.Zero, $"{TransportFailureRateSection}:DetectionWindowSize must be positive.")
+            .ValidateOnStart();
         services.AddReverseProxy()
             .LoadFromConfig(configuration.GetSection("ReverseProxy")) // clusters (where each service runs) and extra routes
             .LoadFromMemory(ModuleRoutes(services), [])
