@@ -123,7 +123,50 @@ public sealed class LiteDbDocumentStore : IDocumentStore, IDisposable
         lock (_mappedTypes)
         {
             LiteDbMapperWarmUp.Prepare(Mapper, typeof(T), _mappedTypes);
+            CreateIfMissing(name);
             return (IDocumentCollection<T>)_collections.GetOrAdd((name, typeof(T)), _ => new LiteDbDocumentCollection<T>(this, name));
+        }
+    }
+
+    /// <summary>
+    /// LiteDB can fail a read of a collection while another transaction is creating it ("page type must be collection
+    /// page", litedb-org/LiteDB#2792) and then refuses every later call. So a collection is created here, under the
+    /// write lock, before anyone can read or write through it.
+    /// </summary>
+    private void CreateIfMissing(string name)
+    {
+        if (_database.CollectionExists(name))
+        {
+            return;
+        }
+
+        // Nothing takes a collection while holding the write lock; the timeout only keeps a mistake from hanging.
+        if (!WriteLock.Wait(TimeSpan.FromSeconds(30)))
+        {
+            _logger.LogWarning("Collection {Collection} not created ahead of use: the store's write lock stayed taken", name);
+            return;
+        }
+
+        try
+        {
+            if (_database.CollectionExists(name))
+            {
+                return;
+            }
+
+            EnsureWritable();
+            var collection = _database.GetCollection(name);
+            var placeholder = new BsonValue("__llmtune_create");
+            collection.Upsert(placeholder, new BsonDocument());
+            collection.Delete(placeholder);
+        }
+        catch (Exception e) when (e is StoreUnavailableException || StoreUnavailableException.IsStoreFault(e))
+        {
+            // A read-only store: nothing can create the collection, so nothing can race a read with its creation either.
+        }
+        finally
+        {
+            WriteLock.Release();
         }
     }
 
