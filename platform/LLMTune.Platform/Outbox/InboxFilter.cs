@@ -25,18 +25,11 @@ public sealed class InboxRecord : IDocument
 }
 
 /// <summary>
-/// A queue whose consumer is idempotent by its own writes (an insert keyed by the event's id, say), so the inbox's
-/// claim and done writes are skipped there. Register it as a singleton beside the consumer.
-/// </summary>
-public sealed record SelfIdempotentQueue(string Name);
-
-/// <summary>
 /// Runs every consumer at most once per message id (the outbox gives each event one id for all its deliveries), so
 /// at-least-once delivery has exactly-once effects. A copy that arrives while the first is still being handled waits
 /// for it; a failed attempt forgets the id, so a retry or redelivery runs the consumer again.
 /// </summary>
-public sealed class InboxFilter<T>(IDocumentStore store, IOptions<OutboxOptions> options, TimeProvider time, ILogger<InboxFilter<T>> logger,
-    IEnumerable<SelfIdempotentQueue> selfIdempotent)
+public sealed class InboxFilter<T>(IDocumentStore store, IOptions<OutboxOptions> options, TimeProvider time, ILogger<InboxFilter<T>> logger)
     : IFilter<ConsumeContext<T>> where T : class
 {
     /// <summary>How long a consumer may work on a message before a second copy assumes it died.</summary>
@@ -54,7 +47,7 @@ public sealed class InboxFilter<T>(IDocumentStore store, IOptions<OutboxOptions>
 
     public async Task Send(ConsumeContext<T> context, IPipe<ConsumeContext<T>> next)
     {
-        if (context.MessageId is not { } messageId || selfIdempotent.Any(q => q.Name == QueueOf(context)))
+        if (context.MessageId is not { } messageId)
         {
             await next.Send(context).ConfigureAwait(false);
             return;

@@ -1,5 +1,4 @@
 using LLMTune.Platform.Modules;
-using LLMTune.Platform.Outbox;
 using MassTransit;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
@@ -34,9 +33,6 @@ public sealed class WebhooksModule : IServiceModule
         services.AddSingleton<DeliveryIntake>();
         services.AddSingleton<WebhookSender>();
         services.AddHostedService<WebhooksStartup>();
-
-        // Deliveries are inserted under ids made from the event's id, so a repeated event changes nothing: no inbox.
-        services.AddSingleton(new SelfIdempotentQueue(LifecycleEventConsumerDefinition.Queue));
 
         // Always registered; it reads Webhooks:Delivery:Enabled from the validated options when it starts.
         services.AddSingleton<DeliveryWorker>();

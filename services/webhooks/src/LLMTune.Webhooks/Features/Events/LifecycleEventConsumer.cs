@@ -32,12 +32,10 @@ public sealed class LifecycleEventConsumer(DeliveryIntake intake) :
 
 public sealed class LifecycleEventConsumerDefinition : ConsumerDefinition<LifecycleEventConsumer>
 {
-    public const string Queue = "webhooks-lifecycle-events";
-
     public LifecycleEventConsumerDefinition()
     {
         // Its own queue, so it never competes with another service's consumers of the same events.
-        EndpointName = Queue;
+        EndpointName = "webhooks-lifecycle-events";
         // Enough at once that new deliveries share store transactions (DeliveryStore's group commit) under load.
         ConcurrentMessageLimit = 32;
     }
