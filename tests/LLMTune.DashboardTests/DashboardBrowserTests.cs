@@ -219,6 +219,80 @@ public sealed class DashboardBrowserTests(DashboardFixture fixture) : IClassFixt
     }
 
     [Fact]
+    public async Task A_delivered_webhook_can_be_resent_from_its_page_and_the_new_attempt_is_listed()
+    {
+        using var receiver = AcceptingReceiver.Start();
+        var page = await fixture.NewPageAsync();
+        await page.SignInAsync(fixture.Key);
+        await page.OpenAsync("#/webhooks", "Webhooks");
+        await page.GetByLabel("URL").FillAsync(receiver.Url);
+        await page.GetByLabel("batch.completed").CheckAsync();
+        await page.GetByRole(AriaRole.Button, new() { Name = "Add endpoint" }).ClickAsync();
+        await page.GetByRole(AriaRole.Button, new() { Name = $"Send a test event to {receiver.Url}" }).ClickAsync();
+
+        var delivery = page.Locator("a[href^='#/webhooks/deliveries/']").First;
+        await delivery.WaitForAsync();
+        await delivery.ClickAsync();
+        var succeeded = page.GetByRole(AriaRole.Cell, new() { Name = "204", Exact = true });
+        await succeeded.First.WaitForAsync(new() { Timeout = 30_000 });
+        Assert.Equal(1, await succeeded.CountAsync());
+
+        // Resend: the same delivery is sent again and its second attempt appears without a reload.
+        await page.GetByRole(AriaRole.Button, new() { NameRegex = new System.Text.RegularExpressions.Regex("^Resend ") }).ClickAsync();
+        await Eventually.True(async () => await succeeded.CountAsync() == 2, TimeSpan.FromSeconds(30), "a second 204 attempt on the page");
+        Assert.Equal(2, receiver.Received);
+        Assert.Single(receiver.WebhookIds.Distinct()); // a resend keeps the delivery's webhook-id
+    }
+
+    /// <summary>A loopback receiver that answers 204 to every request and remembers the webhook-ids it got.</summary>
+    private sealed class AcceptingReceiver : IDisposable
+    {
+        private readonly HttpListener _listener = new();
+        private readonly System.Collections.Concurrent.ConcurrentQueue<string> _ids = new();
+
+        private AcceptingReceiver(int port)
+        {
+            Url = $"http://127.0.0.1:{port}/hook";
+            _listener.Prefixes.Add($"http://127.0.0.1:{port}/");
+            _listener.Start();
+            _ = Task.Run(async () =>
+            {
+                while (_listener.IsListening)
+                {
+                    try
+                    {
+                        var context = await _listener.GetContextAsync();
+                        _ids.Enqueue(context.Request.Headers["webhook-id"] ?? "");
+                        context.Response.StatusCode = 204;
+                        context.Response.Close();
+                    }
+                    catch (Exception e) when (e is HttpListenerException or ObjectDisposedException or InvalidOperationException)
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+
+        public string Url { get; }
+
+        public int Received => _ids.Count;
+
+        public IEnumerable<string> WebhookIds => _ids;
+
+        public static AcceptingReceiver Start()
+        {
+            using var probe = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+            probe.Start();
+            var port = ((IPEndPoint)probe.LocalEndpoint).Port;
+            probe.Stop();
+            return new AcceptingReceiver(port);
+        }
+
+        public void Dispose() => _listener.Close();
+    }
+
+    [Fact]
     public async Task Operators_see_workspaces_create_one_and_add_credits()
     {
         var page = await fixture.NewPageAsync();
