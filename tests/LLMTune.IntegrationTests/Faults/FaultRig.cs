@@ -199,6 +199,14 @@ internal static class FaultRig
     public static async Task<string> JobStatusAsync(HttpClient client, string jobId) =>
         (await (await client.GetAsync($"/v1/fine-tune/{jobId}")).Json()).GetProperty("status").GetString()!;
 
+    /// <summary>
+    /// How many "Deployed as" events the job has, once it has one: finetune records its own copy of ModelDeployed,
+    /// which may land after the model.deployed webhook did.
+    /// </summary>
+    public static async Task<int> DeployedEventsAsync(HttpClient client, string jobId) =>
+        (await Eventually.Get(async () => (int?)(await JobEventsAsync(client, jobId)).Count(m => m.StartsWith("Deployed as", StringComparison.Ordinal)),
+            n => n >= 1, TimeSpan.FromSeconds(30), "the job's deployed event")).GetValueOrDefault();
+
     /// <summary>The job's event messages, oldest first.</summary>
     public static async Task<List<string>> JobEventsAsync(HttpClient client, string jobId)
     {

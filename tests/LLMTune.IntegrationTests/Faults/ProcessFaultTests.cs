@@ -71,7 +71,7 @@ public sealed class ProcessFaultTests(RabbitMqBroker broker)
         var normal = Percentile(before, 0.99);
         var typical = Percentile(during, 0.99);
         var slowest = during.Max(o => o.Elapsed);
-        var deployedEvents = (await JobEventsAsync(client, jobId)).Count(m => m.StartsWith("Deployed as", StringComparison.Ordinal));
+        var deployedEvents = await DeployedEventsAsync(client, jobId);
         Log($"broker cut {outage.Elapsed.TotalSeconds:F1} s during {during.Count} of {all.Count} chat requests (all 200); request p99 before {normal.TotalMilliseconds:F0} ms (slowest {before.Max(o => o.Elapsed).TotalMilliseconds:F0} ms), " +
             $"during {typical.TotalMilliseconds:F0} ms (slowest {slowest.TotalMilliseconds:F0} ms); while cut: webhook endpoint 201 in {endpoint.Elapsed.TotalMilliseconds:F0} ms, fine-tune 201 in " +
             $"{job.Elapsed.TotalMilliseconds:F0} ms, batch 202 in {batch.Elapsed.TotalMilliseconds:F0} ms. After: billed {billed}/{expectedBilled} requests " +
@@ -201,7 +201,7 @@ public sealed class ProcessFaultTests(RabbitMqBroker broker)
         var more = await ChatManyAsync(client, 20);
         Assert.All(more, o => Assert.True(o.Ok, $"{o.Status} {o.Code}"));
         billed = (await Eventually.Get(async () => (long?)await BilledRequestsAsync(client), n => n >= expectedBilled + 20, TimeSpan.FromMinutes(1), "usage of the later requests")).GetValueOrDefault();
-        var deployedEvents = (await JobEventsAsync(client, jobId)).Count(m => m.StartsWith("Deployed as", StringComparison.Ordinal));
+        var deployedEvents = await DeployedEventsAsync(client, jobId);
         Log($"every event published twice: {requests.Count + more.Count} chat requests + 3 batch items billed {billed}x (expected {expectedBilled + 20}); deployed {deployedEvents}x; " +
             $"webhooks training.completed {receiver.Count("training.completed", jobId)}x, model.deployed {receiver.Count("model.deployed", jobId)}x, " +
             $"batch.completed {receiver.Count("batch.completed", batchId)}x");
@@ -234,9 +234,9 @@ public sealed class ProcessFaultTests(RabbitMqBroker broker)
         using var again = Client(second.Address, InitialKey(data));
         await Eventually.True(async () => await JobStatusAsync(again, jobId) is "completed" or "failed", TimeSpan.FromMinutes(3), "the job to finish after the restart");
         await Eventually.True(() => receiver.Count("model.deployed", jobId) > 0, TimeSpan.FromMinutes(1), "model.deployed webhook");
+        var deployed = await DeployedEventsAsync(again, jobId);
         var events = await JobEventsAsync(again, jobId);
         var completion = events.Last(m => m.StartsWith("Training completed", StringComparison.Ordinal));
-        var deployed = events.Count(m => m.StartsWith("Deployed as", StringComparison.Ordinal));
         Log($"killed mid-training after a checkpoint and restarted: \"{completion}\"; training completed {events.Count(m => m.StartsWith("Training completed", StringComparison.Ordinal))}x, " +
             $"deployed {deployed}x; webhooks training.completed {receiver.Count("training.completed", jobId)}x, model.deployed {receiver.Count("model.deployed", jobId)}x");
         Assert.Equal("completed", await JobStatusAsync(again, jobId));
