@@ -92,22 +92,15 @@ public sealed class BatchSubmission(
             Total = accepted.Count,
             CreatedAt = now,
         };
-        var items = accepted.Select((a, index) => new BatchItem
+        var items = accepted.Select((a, index) =>
         {
-            Id = BatchItem.KeyFor(batch.Id, index),
-            BatchId = batch.Id,
-            WorkspaceId = workspaceId,
-            KeyId = keyId,
-            ModelId = request.ModelId,
-            Index = index,
-            RequestId = a.Item.Id!,
-            Prompt = a.Item.Prompt!,
-            Temperature = a.Item.Temperature,
-            MaxTokens = a.Item.MaxTokens,
-            TopP = a.Item.TopP,
-            MetadataJson = a.Item.Metadata is { ValueKind: JsonValueKind.Object } metadata ? metadata.GetRawText() : null,
-            Status = BatchItemStatus.Pending,
-            DueAt = now,
+            var item = BatchItem.PendingOf(batch, index, a.Item.Id!);
+            item.Prompt = a.Item.Prompt!;
+            item.Temperature = a.Item.Temperature;
+            item.MaxTokens = a.Item.MaxTokens;
+            item.TopP = a.Item.TopP;
+            item.MetadataJson = a.Item.Metadata is { ValueKind: JsonValueKind.Object } metadata ? metadata.GetRawText() : null;
+            return item;
         }).ToList();
 
         await store.InsertAsync(batch, items, ct);

@@ -122,4 +122,18 @@ public sealed class BatchItem : IDocument
     public DateTime? CompletedAt { get; set; }
 
     public static string KeyFor(string batchId, int index) => $"{batchId}-{index:D4}";
+
+    /// <summary>The batch's item at <paramref name="index"/>, pending and due at once; the format's own fields are set by its caller.</summary>
+    public static BatchItem PendingOf(InferenceBatch batch, int index, string requestId) => new()
+    {
+        Id = KeyFor(batch.Id, index),
+        BatchId = batch.Id,
+        WorkspaceId = batch.WorkspaceId,
+        KeyId = batch.KeyId,
+        ModelId = batch.ModelId,
+        Index = index,
+        RequestId = requestId,
+        Status = BatchItemStatus.Pending,
+        DueAt = batch.CreatedAt,
+    };
 }

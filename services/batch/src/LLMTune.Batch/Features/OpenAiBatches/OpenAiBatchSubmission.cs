@@ -64,19 +64,12 @@ public sealed class OpenAiBatchSubmission(
             Total = lines.Count,
             CreatedAt = now,
         };
-        var items = lines.Select((line, index) => new BatchItem
+        var items = lines.Select((line, index) =>
         {
-            Id = BatchItem.KeyFor(batch.Id, index),
-            BatchId = batch.Id,
-            WorkspaceId = workspaceId,
-            KeyId = keyId,
-            ModelId = model,
-            Index = index,
-            RequestId = line.CustomId,
-            OpenAiUrl = request.Endpoint,
-            OpenAiBody = line.Body,
-            Status = BatchItemStatus.Pending,
-            DueAt = now,
+            var item = BatchItem.PendingOf(batch, index, line.CustomId);
+            item.OpenAiUrl = request.Endpoint;
+            item.OpenAiBody = line.Body;
+            return item;
         }).ToList();
 
         await store.InsertAsync(batch, items, ct);
