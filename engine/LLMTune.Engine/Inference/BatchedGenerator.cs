@@ -40,6 +40,7 @@ internal sealed class BatchedGenerator : IDisposable
     private volatile GeneratorStats _stats = new(0, 0, 0, 0, 0);
     private long _steps;
     private long _tokensGenerated;
+    private long _stepTicks;
 
     public BatchedGenerator(string name, LLamaContext context, int maxSequences, int choiceSequences, int contextLength, int queueCapacity, int batchSize, ILogger logger)
     {
@@ -217,6 +218,7 @@ internal sealed class BatchedGenerator : IDisposable
             return true;
         }
 
+        var stepStarted = Stopwatch.GetTimestamp();
         BuildBatch();
         var result = _context.NativeHandle.Decode(_batch);
         _steps++;
@@ -240,6 +242,7 @@ internal sealed class BatchedGenerator : IDisposable
             }
         }
 
+        _stepTicks += Stopwatch.GetTimestamp() - stepStarted;
         PublishStats();
         return true;
     }
@@ -652,7 +655,7 @@ internal sealed class BatchedGenerator : IDisposable
             cells = _stats.KvCellsInUse;
         }
 
-        _stats = new GeneratorStats(active, queued, cells, _steps, _tokensGenerated);
+        _stats = new GeneratorStats(active, queued, cells, _steps, _tokensGenerated) { StepTime = Stopwatch.GetElapsedTime(0, _stepTicks) };
     }
 
     private sealed class Sequence(

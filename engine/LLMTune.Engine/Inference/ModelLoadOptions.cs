@@ -90,4 +90,8 @@ public sealed record GeneratorStats(
     int QueuedRequests,
     int KvCellsInUse,
     long DecodeSteps,
-    long TokensGenerated);
+    long TokensGenerated)
+{
+    /// <summary>Time the loop spent in decode steps (decode and sampling), so callers can tell a busy engine from an idle one.</summary>
+    public TimeSpan StepTime { get; init; }
+}
