@@ -95,21 +95,35 @@ public sealed class RunBatchItemConsumer(
                 },
                 ParameterNames.Native,
                 PromptAsUserTurn: true);
-            using var slot = await slots.EnterAsync(model, ct);
-            var call = await inference.StartAsync(model, input, stream: false, caller, ct);
-            await using var session = meter.Begin(caller, call, startedAt, streamed: false);
+            var slot = await slots.EnterAsync(model, ct);
             InferenceOutcome result;
+            long latencyMs;
             try
             {
-                result = await call.CompleteAsync(ct);
+                var call = await inference.StartAsync(model, input, stream: false, caller, ct);
+                await using var session = meter.Begin(caller, call, startedAt, streamed: false);
+                try
+                {
+                    result = await call.CompleteAsync(ct);
+                }
+                catch (Exception e) when (e is not ApiException && e is not OperationCanceledException && InferenceErrors.MidCall(e) is { } failure)
+                {
+                    throw failure;
+                }
+
+                latencyMs = session.ElapsedMs;
+
+                // The engine freed the sequence before it published the result: the next item decodes while this one
+                // is metered (the session's dispose) and reported. Any other end waits for the engine to stop the call.
+                slot?.Dispose();
             }
-            catch (Exception e) when (e is not ApiException && e is not OperationCanceledException && InferenceErrors.MidCall(e) is { } failure)
+            finally
             {
-                throw failure;
+                slot?.Dispose();
             }
 
-            var body = openAi is null ? null : JsonSerializer.Serialize(openAi.Format.Response(result, session.ElapsedMs), openAi.Format.Json);
-            return Completed(item, result.Model, result.Text, result.PromptTokens, result.CompletionTokens, session.ElapsedMs, result.FinishReason, null, body);
+            var body = openAi is null ? null : JsonSerializer.Serialize(openAi.Format.Response(result, latencyMs), openAi.Format.Json);
+            return Completed(item, result.Model, result.Text, result.PromptTokens, result.CompletionTokens, latencyMs, result.FinishReason, null, body);
         }
         catch (ApiException e) when (e.Code == "model_busy")
         {
