@@ -9,6 +9,9 @@ namespace LLMTune.Batch.Features.Batches;
 /// </summary>
 public sealed class BatchProgress(BatchStore store, ILogger<BatchProgress> logger)
 {
+    private readonly Lock _refreshGate = new();
+    private readonly Dictionary<string, RefreshQueue> _refreshes = new(StringComparer.Ordinal);
+
     /// <summary>Records an item's result; a result for an item that already finished (or was cancelled) changes nothing.</summary>
     public async Task RecordAsync(BatchItemCompleted result, CancellationToken ct)
     {
@@ -59,7 +62,73 @@ public sealed class BatchProgress(BatchStore store, ILogger<BatchProgress> logge
     /// BatchCompleted in the same write. Counts only grow (items only leave pending), so concurrent refreshes written
     /// in any order end at the right numbers, and only the write that sets the final status announces it.
     /// </summary>
-    public async Task RefreshAsync(string batchId, CancellationToken ct)
+    /// <remarks>
+    /// Callers of one batch share refreshes: a caller waits for the next refresh to start (one already queued, or a new
+    /// one queued behind the running one), which counts every item finished before the call. Results that arrive
+    /// together (a wave of the model's batch) then cost one count of the batch's items instead of one each.
+    /// </remarks>
+    public Task RefreshAsync(string batchId, CancellationToken ct)
+    {
+        TaskCompletionSource queued;
+        Task running;
+        lock (_refreshGate)
+        {
+            if (!_refreshes.TryGetValue(batchId, out var queue))
+            {
+                _refreshes[batchId] = queue = new RefreshQueue();
+            }
+
+            if (queue.Queued is { } waiting)
+            {
+                return waiting.Task.WaitAsync(ct); // not started yet, so it counts this caller's item
+            }
+
+            queued = queue.Queued = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            running = queue.Running ?? Task.CompletedTask;
+        }
+
+        _ = RunQueuedRefreshAsync(batchId, running, queued);
+        return queued.Task.WaitAsync(ct);
+    }
+
+    private async Task RunQueuedRefreshAsync(string batchId, Task running, TaskCompletionSource queued)
+    {
+        await running.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        lock (_refreshGate)
+        {
+            var queue = _refreshes[batchId];
+            queue.Queued = null;
+            queue.Running = queued.Task;
+        }
+
+        try
+        {
+            // Shared by several callers, so none of their tokens; one store round trip is short.
+            await RefreshNowAsync(batchId, CancellationToken.None);
+            queued.SetResult();
+        }
+        catch (Exception e)
+        {
+            queued.SetException(e);
+        }
+        finally
+        {
+            lock (_refreshGate)
+            {
+                var queue = _refreshes[batchId];
+                if (queue.Running == queued.Task)
+                {
+                    queue.Running = null;
+                    if (queue.Queued is null)
+                    {
+                        _refreshes.Remove(batchId);
+                    }
+                }
+            }
+        }
+    }
+
+    private async Task RefreshNowAsync(string batchId, CancellationToken ct)
     {
         var (succeeded, failed, cancelled) = await store.CountAsync(batchId, ct);
         var now = store.Now;
@@ -113,5 +182,11 @@ public sealed class BatchProgress(BatchStore store, ILogger<BatchProgress> logge
 
         await RefreshAsync(batchId, ct);
         return await store.GetAsync(batchId, ct);
+    }
+
+    private sealed class RefreshQueue
+    {
+        public Task? Running { get; set; }
+        public TaskCompletionSource? Queued { get; set; }
     }
 }
