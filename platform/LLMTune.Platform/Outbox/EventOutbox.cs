@@ -22,6 +22,8 @@ public sealed class EventOutbox(IDocumentStore store, OutboxSignal signal, TimeP
 {
     internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.General);
 
+    internal IDocumentStore Store => store;
+
     internal IDocumentCollection<OutboxMessage> Messages { get; } = store.Collection<OutboxMessage>(OutboxMessage.Collection);
 
     /// <summary>Starts an atomic write: documents and the events that announce them commit together.</summary>

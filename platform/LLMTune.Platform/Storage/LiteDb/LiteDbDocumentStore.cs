@@ -60,8 +60,11 @@ public sealed class LiteDbDocumentStore : IDocumentStore, IDisposable
         _sweepTimer = _time.CreateTimer(_ => SweepExpiredQuietly(), null, interval, interval);
     }
 
-    /// <summary>The file is opened in LiteDB's direct (exclusive) mode: no other process writes it.</summary>
-    public bool IsExclusive => true;
+    /// <summary>
+    /// The file is opened in LiteDB's direct (exclusive) mode: no other process writes it. False makes code treat it
+    /// like a shared database (the paths MongoDB takes), so tests run those paths on a machine without MongoDB.
+    /// </summary>
+    public bool IsExclusive { get; init; } = true;
 
     internal BsonMapper Mapper { get; }
 
