@@ -147,7 +147,19 @@ public sealed class OutboxDispatcher(
 
         if (outbox.Store.IsExclusive)
         {
-            return ExclusiveClaims.For(outbox.Store).Take(due);
+            var taken = ExclusiveClaims.For(outbox.Store).Take(due);
+            if (taken.Count == 0)
+            {
+                return taken;
+            }
+
+            // Read again now that they are ours: another dispatcher may have published one after our read and before
+            // it let go of it (it saves before it releases).
+            var ids = taken.Select(m => m.Id).ToList();
+            var still = await _messages.FindAsync(m => ids.Contains(m.Id) && m.DueAt <= now, FindOptions<OutboxMessage>.OrderBy(m => m.DueAt), ct)
+                .ConfigureAwait(false);
+            ExclusiveClaims.For(outbox.Store).Release(taken.Where(m => !still.Any(s => s.Id == m.Id)));
+            return [.. still];
         }
 
         foreach (var message in due)
