@@ -23,6 +23,7 @@ public sealed class LiteDbDocumentStore : IDocumentStore, IDisposable
     private readonly ConcurrentDictionary<(string, Type), object> _collections = new();
     private readonly HashSet<Type> _mappedTypes = [];
     private readonly ConcurrentDictionary<(string Collection, string Field), TimeSpan> _expiries = new();
+    private readonly ConcurrentDictionary<string, long> _changeStamps = new(StringComparer.Ordinal);
     private readonly TimeProvider _time;
     private readonly ITimer _sweepTimer;
     private readonly ILogger _logger;
@@ -108,6 +109,14 @@ public sealed class LiteDbDocumentStore : IDocumentStore, IDisposable
     }
 
     internal LiteDatabase Database => _database;
+
+    public long? ChangeStamp(string collection) => IsExclusive ? _changeStamps.GetValueOrDefault(collection) : null;
+
+    /// <summary>
+    /// Called after every write (also a failed one: a needless re-read costs little), never before, so a reader that
+    /// saw the old stamp reads again after the write.
+    /// </summary>
+    internal void Changed(string collection) => _changeStamps.AddOrUpdate(collection, 1, (_, stamp) => stamp + 1);
 
     /// <summary>Serialises writes; see the class remarks.</summary>
     internal SemaphoreSlim WriteLock { get; } = new(1, 1);
@@ -223,6 +232,13 @@ public sealed class LiteDbDocumentStore : IDocumentStore, IDisposable
 
                 throw;
             }
+            finally
+            {
+                foreach (var target in targets)
+                {
+                    Changed(target.Name);
+                }
+            }
         }
         finally
         {
@@ -251,6 +267,7 @@ public sealed class LiteDbDocumentStore : IDocumentStore, IDisposable
             }
             finally
             {
+                Changed(collection);
                 WriteLock.Release();
             }
         }
