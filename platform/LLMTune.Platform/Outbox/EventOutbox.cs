@@ -22,13 +22,31 @@ public sealed class EventOutbox(IDocumentStore store, OutboxSignal signal, TimeP
 {
     internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.General);
 
+    internal IDocumentStore Store => store;
+
     internal IDocumentCollection<OutboxMessage> Messages { get; } = store.Collection<OutboxMessage>(OutboxMessage.Collection);
+
+    /// <summary>Events recorded on their own, written together while a commit runs.</summary>
+    private readonly GroupCommit<OutboxMessage> _alone = new(store, store.Collection<OutboxMessage>(OutboxMessage.Collection));
 
     /// <summary>Starts an atomic write: documents and the events that announce them commit together.</summary>
     public OutboxWrite Write() => new(this);
 
-    /// <summary>Records one event on its own (its only state is the event, e.g. usage); returns once it is stored.</summary>
-    public Task PublishAsync<T>(T message, CancellationToken ct) where T : class => Write().Add(message).CommitAsync(ct);
+    /// <summary>
+    /// Records one event on its own (its only state is the event, e.g. usage); returns once it is stored. Such events
+    /// recorded at the same time (concurrent requests' usage) share one commit.
+    /// </summary>
+    public async Task PublishAsync<T>(T message, CancellationToken ct) where T : class
+    {
+        ct.ThrowIfCancellationRequested();
+        var record = Record(message);
+        if (!await _alone.InsertAsync(record).ConfigureAwait(false))
+        {
+            throw new DuplicateDocumentException(OutboxMessage.Collection, record.Id);
+        }
+
+        signal.Notify();
+    }
 
     internal OutboxMessage Record<T>(T message) where T : class
     {

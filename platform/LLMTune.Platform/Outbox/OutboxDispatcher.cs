@@ -76,55 +76,159 @@ public sealed class OutboxDispatcher(
     }
 
     /// <summary>Publishes up to <c>Outbox:BatchSize</c> due events; returns how many went out. Throws on the first failure.</summary>
+    /// <remarks>
+    /// A round is three store operations whatever its size: read the due events, claim them in one write, mark the
+    /// published ones sent in another. On a store that is the only writer of its data the claim is kept in memory
+    /// (<see cref="ExclusiveClaims"/>): no other process can dispatch from it.
+    /// </remarks>
     public async Task<int> DispatchDueAsync(CancellationToken ct)
     {
-        var sent = 0;
-        var byDue = FindOptions<OutboxMessage>.OrderBy(m => m.DueAt);
-        while (sent < Options.BatchSize)
+        var now = time.GetUtcNow().UtcDateTime;
+        var due = await _messages.FindAsync(m => m.DueAt <= now, FindOptions<OutboxMessage>.OrderBy(m => m.DueAt) with { Limit = Options.BatchSize }, ct)
+            .ConfigureAwait(false);
+        var claimed = await ClaimAsync(due, now, ct).ConfigureAwait(false);
+        var sent = new List<OutboxMessage>(claimed.Count);
+        try
         {
-            var now = time.GetUtcNow().UtcDateTime;
-            var message = await _messages.FindOneAndUpdateAsync(
-                m => m.DueAt <= now,
-                m =>
-                {
-                    m.DueAt = now + ClaimTimeout;
-                    m.Attempts++;
-                },
-                byDue, ct).ConfigureAwait(false);
-            if (message is null)
+            foreach (var message in claimed)
             {
-                return sent;
-            }
+                try
+                {
+                    await PublishAsync(message, ct).ConfigureAwait(false);
+                    message.SentAt = time.GetUtcNow().UtcDateTime;
+                    message.DueAt = DateTime.MaxValue;
+                    message.LastError = null;
+                }
+                catch (UnreadableMessageException e)
+                {
+                    // Retrying cannot fix it (e.g. a contract removed by an upgrade); parked for an operator, the rest go on.
+                    logger.LogError("Outbox: {Error}; parked for a day", e.Message);
+                    message.LastError = e.Message;
+                    message.DueAt = time.GetUtcNow().UtcDateTime.AddDays(1);
+                }
+                catch (Exception e) when (!ct.IsCancellationRequested)
+                {
+                    // Released with the rest of the round: due again once the dispatcher's back-off has passed.
+                    message.LastError = $"{e.GetType().Name}: {e.Message}";
+                    var released = claimed.Skip(sent.Count).ToList();
+                    released.ForEach(m => m.DueAt = time.GetUtcNow().UtcDateTime);
+                    sent.AddRange(released);
+                    throw;
+                }
 
+                sent.Add(message);
+            }
+        }
+        finally
+        {
             try
             {
-                await PublishAsync(message, ct).ConfigureAwait(false);
+                await SaveAsync(sent, CancellationToken.None).ConfigureAwait(false);
             }
-            catch (UnreadableMessageException e)
+            finally
             {
-                // Retrying cannot fix it (e.g. a contract removed by an upgrade); parked for an operator, the rest go on.
-                logger.LogError("Outbox: {Error}; parked for a day", e.Message);
-                message.LastError = e.Message;
-                message.DueAt = time.GetUtcNow().UtcDateTime.AddDays(1);
-                await ReplaceQuietlyAsync(message, ct).ConfigureAwait(false);
-                continue;
+                if (outbox.Store.IsExclusive)
+                {
+                    ExclusiveClaims.For(outbox.Store).Release(claimed);
+                }
             }
-            catch (Exception e) when (!ct.IsCancellationRequested)
-            {
-                message.LastError = $"{e.GetType().Name}: {e.Message}";
-                message.DueAt = time.GetUtcNow().UtcDateTime; // released: due again once the dispatcher's back-off has passed
-                await ReplaceQuietlyAsync(message, CancellationToken.None).ConfigureAwait(false);
-                throw;
-            }
-
-            message.SentAt = time.GetUtcNow().UtcDateTime;
-            message.DueAt = DateTime.MaxValue;
-            message.LastError = null;
-            await ReplaceQuietlyAsync(message, ct).ConfigureAwait(false);
-            sent++;
         }
 
-        return sent;
+        return claimed.Count(m => m.SentAt is not null && m.DueAt == DateTime.MaxValue);
+    }
+
+    /// <summary>The due events this dispatcher now holds, in due order.</summary>
+    private async Task<List<OutboxMessage>> ClaimAsync(IReadOnlyList<OutboxMessage> due, DateTime now, CancellationToken ct)
+    {
+        if (due.Count == 0)
+        {
+            return [];
+        }
+
+        if (outbox.Store.IsExclusive)
+        {
+            var taken = ExclusiveClaims.For(outbox.Store).Take(due);
+            if (taken.Count == 0)
+            {
+                return taken;
+            }
+
+            // Read again now that they are ours: another dispatcher may have published one after our read and before
+            // it let go of it (it saves before it releases).
+            var ids = taken.Select(m => m.Id).ToList();
+            var still = await _messages.FindAsync(m => ids.Contains(m.Id) && m.DueAt <= now, FindOptions<OutboxMessage>.OrderBy(m => m.DueAt), ct)
+                .ConfigureAwait(false);
+            ExclusiveClaims.For(outbox.Store).Release(taken.Where(m => !still.Any(s => s.Id == m.Id)));
+            return [.. still];
+        }
+
+        foreach (var message in due)
+        {
+            message.DueAt = now + ClaimTimeout;
+            message.Attempts++;
+        }
+
+        var batch = new WriteBatch();
+        foreach (var message in due)
+        {
+            batch.Replace(_messages, message);
+        }
+
+        try
+        {
+            await outbox.Store.CommitAsync(batch, ct).ConfigureAwait(false);
+            return [.. due];
+        }
+        catch (Exception e) when (e is ConcurrencyConflictException or DocumentNotFoundException)
+        {
+            // Another dispatcher took some of them: claim the rest one by one.
+        }
+
+        var claimed = new List<OutboxMessage>();
+        foreach (var message in due)
+        {
+            try
+            {
+                await _messages.ReplaceAsync(message, ct).ConfigureAwait(false);
+                claimed.Add(message);
+            }
+            catch (Exception e) when (e is ConcurrencyConflictException or DocumentNotFoundException)
+            {
+                logger.LogDebug("Outbox message {MessageId} is claimed by another dispatcher", message.Id);
+            }
+        }
+
+        return claimed;
+    }
+
+    /// <summary>Stores what the round did to its events (sent, parked or released) in one write.</summary>
+    private async Task SaveAsync(List<OutboxMessage> handled, CancellationToken ct)
+    {
+        if (handled.Count == 0)
+        {
+            return;
+        }
+
+        if (outbox.Store.IsExclusive)
+        {
+            // Every attempt counts, as with a shared store's claim.
+            handled.ForEach(m => m.Attempts++);
+        }
+
+        var batch = new WriteBatch();
+        handled.ForEach(m => batch.Replace(_messages, m));
+        try
+        {
+            await outbox.Store.CommitAsync(batch, ct).ConfigureAwait(false);
+        }
+        catch (ConcurrencyConflictException)
+        {
+            // Another dispatcher took one over after our claim lapsed: it is theirs now; save the others alone.
+            foreach (var message in handled)
+            {
+                await ReplaceQuietlyAsync(message, ct).ConfigureAwait(false);
+            }
+        }
     }
 
     private async Task PublishAsync(OutboxMessage message, CancellationToken ct)
@@ -188,3 +292,35 @@ public sealed class OutboxDispatcher(
 }
 
 internal sealed class UnreadableMessageException(string message) : Exception(message);
+
+/// <summary>
+/// The events being published from an exclusive store, in memory: dispatchers sharing the store object (hosts in one
+/// process) take each once, and a crash forgets the claims with the process that held them.
+/// </summary>
+internal sealed class ExclusiveClaims
+{
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<IDocumentStore, ExclusiveClaims> ByStore = [];
+
+    private readonly HashSet<string> _held = new(StringComparer.Ordinal);
+
+    public static ExclusiveClaims For(IDocumentStore store) => ByStore.GetValue(store, _ => new ExclusiveClaims());
+
+    public List<OutboxMessage> Take(IEnumerable<OutboxMessage> due)
+    {
+        lock (_held)
+        {
+            return due.Where(m => _held.Add(m.Id)).ToList();
+        }
+    }
+
+    public void Release(IEnumerable<OutboxMessage> messages)
+    {
+        lock (_held)
+        {
+            foreach (var message in messages)
+            {
+                _held.Remove(message.Id);
+            }
+        }
+    }
+}

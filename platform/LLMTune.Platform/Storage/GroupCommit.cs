@@ -28,7 +28,8 @@ public sealed class GroupCommit<T>(IDocumentStore store, IDocumentCollection<T> 
         _queue.Writer.TryWrite(write);
         if (Interlocked.CompareExchange(ref _draining, 1, 0) == 0)
         {
-            _ = Task.Run(DrainAsync);
+            // The first group commits on the caller's thread: alone, a write then costs no thread-pool hop.
+            _ = DrainAsync();
         }
 
         return write.Done.Task;
@@ -37,8 +38,13 @@ public sealed class GroupCommit<T>(IDocumentStore store, IDocumentCollection<T> 
     private async Task DrainAsync()
     {
         var group = new List<PendingWrite>(MaxGroup);
-        while (true)
+        for (var round = 0; ; round++)
         {
+            if (round == 1)
+            {
+                await Task.Yield(); // later groups are others' writes: off the first caller's thread
+            }
+
             group.Clear();
             while (group.Count < MaxGroup && _queue.Reader.TryRead(out var write))
             {

@@ -34,6 +34,13 @@ public interface IDocumentStore
     bool IsExclusive => false;
 
     /// <summary>
+    /// On an exclusive store, a number that changes after every write to <paramref name="collection"/> (null on shared
+    /// stores, which other processes write): a copy of rarely written data held in memory stays exact by reading again
+    /// only when it changed.
+    /// </summary>
+    long? ChangeStamp(string collection) => null;
+
+    /// <summary>
     /// Writes every operation of <paramref name="batch"/> atomically: all of them or, when one throws, none.
     /// Collections must come from this store.
     /// </summary>

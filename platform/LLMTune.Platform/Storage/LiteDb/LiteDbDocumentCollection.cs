@@ -9,6 +9,8 @@ internal interface ILiteDbBatchTarget
 {
     LiteDbDocumentStore Store { get; }
 
+    string Name { get; }
+
     void Apply(BatchOperation operation);
 }
 
@@ -261,6 +263,7 @@ internal sealed class LiteDbDocumentCollection<T> : IDocumentCollection<T>, ILit
         }
         finally
         {
+            _store.Changed(Name);
             _store.WriteLock.Release();
         }
     }

@@ -23,6 +23,7 @@ public sealed class LiteDbDocumentStore : IDocumentStore, IDisposable
     private readonly ConcurrentDictionary<(string, Type), object> _collections = new();
     private readonly HashSet<Type> _mappedTypes = [];
     private readonly ConcurrentDictionary<(string Collection, string Field), TimeSpan> _expiries = new();
+    private readonly ConcurrentDictionary<string, long> _changeStamps = new(StringComparer.Ordinal);
     private readonly TimeProvider _time;
     private readonly ITimer _sweepTimer;
     private readonly ILogger _logger;
@@ -60,8 +61,11 @@ public sealed class LiteDbDocumentStore : IDocumentStore, IDisposable
         _sweepTimer = _time.CreateTimer(_ => SweepExpiredQuietly(), null, interval, interval);
     }
 
-    /// <summary>The file is opened in LiteDB's direct (exclusive) mode: no other process writes it.</summary>
-    public bool IsExclusive => true;
+    /// <summary>
+    /// The file is opened in LiteDB's direct (exclusive) mode: no other process writes it. False makes code treat it
+    /// like a shared database (the paths MongoDB takes), so tests run those paths on a machine without MongoDB.
+    /// </summary>
+    public bool IsExclusive { get; init; } = true;
 
     internal BsonMapper Mapper { get; }
 
@@ -105,6 +109,14 @@ public sealed class LiteDbDocumentStore : IDocumentStore, IDisposable
     }
 
     internal LiteDatabase Database => _database;
+
+    public long? ChangeStamp(string collection) => IsExclusive ? _changeStamps.GetValueOrDefault(collection) : null;
+
+    /// <summary>
+    /// Called after every write (also a failed one: a needless re-read costs little), never before, so a reader that
+    /// saw the old stamp reads again after the write.
+    /// </summary>
+    internal void Changed(string collection) => _changeStamps.AddOrUpdate(collection, 1, (_, stamp) => stamp + 1);
 
     /// <summary>Serialises writes; see the class remarks.</summary>
     internal SemaphoreSlim WriteLock { get; } = new(1, 1);
@@ -220,6 +232,13 @@ public sealed class LiteDbDocumentStore : IDocumentStore, IDisposable
 
                 throw;
             }
+            finally
+            {
+                foreach (var target in targets)
+                {
+                    Changed(target.Name);
+                }
+            }
         }
         finally
         {
@@ -248,6 +267,7 @@ public sealed class LiteDbDocumentStore : IDocumentStore, IDisposable
             }
             finally
             {
+                Changed(collection);
                 WriteLock.Release();
             }
         }

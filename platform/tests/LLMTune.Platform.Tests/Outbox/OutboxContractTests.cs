@@ -22,6 +22,11 @@ public abstract class OutboxTestBase : IAsyncLifetime
 
     protected virtual IDictionary<string, string?> Settings => new Dictionary<string, string?>();
 
+    private string? _directory;
+
+    /// <summary>A LiteDB file in a directory of this test's own, deleted after it.</summary>
+    protected string LiteDbFile => Path.Combine(_directory ??= Directory.CreateTempSubdirectory("llmtune-outbox-").FullName, "outbox.db");
+
     /// <summary>Opens a store, or calls <see cref="Assert.Skip(string)"/> with the reason it cannot.</summary>
     protected abstract ValueTask<IDocumentStore> OpenStoreAsync();
 
@@ -40,6 +45,10 @@ public abstract class OutboxTestBase : IAsyncLifetime
         }
 
         (Store as IDisposable)?.Dispose();
+        if (_directory is not null)
+        {
+            Directory.Delete(_directory, recursive: true);
+        }
     }
 
 }
@@ -122,6 +131,23 @@ public abstract class OutboxContractTests : OutboxTestBase
         await Eventually.True(() => Harness.Effects.ByThing.TryGetValue("job_9", out var n) && n == 1, what: "the effect after the retry");
         Assert.Equal(2, Harness.Effects.Deliveries.Count);
     }
+
+    [Fact]
+    public async Task Two_dispatchers_over_one_store_publish_each_event_once()
+    {
+        await using var second = await OutboxHarness.StartAsync(Store, Settings);
+        for (var i = 0; i < 40; i++)
+        {
+            await (i % 2 == 0 ? Harness : second).Outbox.PublishAsync(new ThingHappened($"thing_{i}", i), Ct);
+        }
+
+        await Eventually.True(() => Harness.Effects.ByThing.Count + second.Effects.ByThing.Count >= 40, what: "all 40 consumed");
+        await Eventually.True(async () => await Harness.Messages.CountAsync(m => m.SentAt == null, Ct) == 0, what: "all marked sent");
+        await Task.Delay(200, Ct); // a second publish of any of them would have been consumed by now
+        Assert.Equal(40, Volatile.Read(ref Harness.Broker.Published) + Volatile.Read(ref second.Broker.Published));
+        Assert.Equal(40, Harness.Effects.ByThing.Keys.Concat(second.Effects.ByThing.Keys).Distinct().Count());
+        Assert.All(await Harness.Messages.FindAsync(_ => true, null, Ct), m => Assert.Equal(1, m.Attempts));
+    }
 }
 
 /// <summary>Every message delivered twice (Outbox:DuplicateDeliveryForTests): each effect still happens once.</summary>
@@ -150,33 +176,17 @@ public abstract class OutboxRedeliveryContractTests : OutboxTestBase
 
 public sealed class LiteDbOutboxTests : OutboxContractTests
 {
-    private readonly string _directory = Directory.CreateTempSubdirectory("llmtune-outbox-").FullName;
-
     protected override ValueTask<IDocumentStore> OpenStoreAsync() =>
-        ValueTask.FromResult<IDocumentStore>(new LiteDbDocumentStore(Path.Combine(_directory, "outbox.db")));
-
-    public override async ValueTask DisposeAsync()
-    {
-        await base.DisposeAsync();
-        Directory.Delete(_directory, recursive: true);
-    }
+        ValueTask.FromResult<IDocumentStore>(new LiteDbDocumentStore(LiteDbFile));
 }
 
 /// <summary>Retention on the embedded store (MongoDB's TTL monitor is its own, checked by the store contract).</summary>
 public sealed class LiteDbOutboxRetentionTests : OutboxTestBase
 {
-    private readonly string _directory = Directory.CreateTempSubdirectory("llmtune-outbox-").FullName;
-
     protected override IDictionary<string, string?> Settings => new Dictionary<string, string?> { ["Outbox:SentRetention"] = "00:00:00" };
 
     protected override ValueTask<IDocumentStore> OpenStoreAsync() =>
-        ValueTask.FromResult<IDocumentStore>(new LiteDbDocumentStore(Path.Combine(_directory, "outbox.db"), TimeSpan.FromMilliseconds(50)));
-
-    public override async ValueTask DisposeAsync()
-    {
-        await base.DisposeAsync();
-        Directory.Delete(_directory, recursive: true);
-    }
+        ValueTask.FromResult<IDocumentStore>(new LiteDbDocumentStore(LiteDbFile, TimeSpan.FromMilliseconds(50)));
 
     [Fact]
     public async Task Sent_events_are_deleted_after_the_retention()
@@ -188,18 +198,23 @@ public sealed class LiteDbOutboxRetentionTests : OutboxTestBase
     }
 }
 
+/// <summary>The embedded store treated as shared: claims and inbox leases in the store, as on MongoDB.</summary>
+public sealed class LiteDbSharedOutboxTests : OutboxContractTests
+{
+    protected override ValueTask<IDocumentStore> OpenStoreAsync() =>
+        ValueTask.FromResult<IDocumentStore>(new LiteDbDocumentStore(LiteDbFile) { IsExclusive = false });
+}
+
+public sealed class LiteDbSharedOutboxRedeliveryTests : OutboxRedeliveryContractTests
+{
+    protected override ValueTask<IDocumentStore> OpenStoreAsync() =>
+        ValueTask.FromResult<IDocumentStore>(new LiteDbDocumentStore(LiteDbFile) { IsExclusive = false });
+}
+
 public sealed class LiteDbOutboxRedeliveryTests : OutboxRedeliveryContractTests
 {
-    private readonly string _directory = Directory.CreateTempSubdirectory("llmtune-outbox-").FullName;
-
     protected override ValueTask<IDocumentStore> OpenStoreAsync() =>
-        ValueTask.FromResult<IDocumentStore>(new LiteDbDocumentStore(Path.Combine(_directory, "outbox.db")));
-
-    public override async ValueTask DisposeAsync()
-    {
-        await base.DisposeAsync();
-        Directory.Delete(_directory, recursive: true);
-    }
+        ValueTask.FromResult<IDocumentStore>(new LiteDbDocumentStore(LiteDbFile));
 }
 
 public sealed class MongoOutboxTests(MongoServerFixture server) : OutboxContractTests, IClassFixture<MongoServerFixture>

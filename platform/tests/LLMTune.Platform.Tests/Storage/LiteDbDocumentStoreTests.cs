@@ -42,6 +42,33 @@ public sealed class LiteDbDocumentStoreTests : DocumentStoreContractTests
     }
 
     [Fact]
+    public async Task The_change_stamp_of_a_collection_moves_after_every_kind_of_write_to_it_and_only_to_it()
+    {
+        var others = Store.Collection<TestJob>("others");
+        long Stamp() => Store.ChangeStamp(Jobs.Name) ?? throw new InvalidOperationException("an exclusive store has stamps");
+        var seen = new List<long> { Stamp() };
+        async Task Moved(Func<Task> write)
+        {
+            await write();
+            Assert.DoesNotContain(Stamp(), seen);
+            seen.Add(Stamp());
+        }
+
+        await Moved(() => Jobs.InsertAsync(new TestJob { Id = "a" }, Ct));
+        await Moved(async () => await Jobs.ReplaceAsync((await Jobs.GetAsync("a", Ct))!, Ct));
+        await Moved(() => Jobs.IncrementAsync("a", x => x.Counter, 1, Ct));
+        await Moved(() => Jobs.FindOneAndUpdateAsync(x => x.Id == "a", x => x.Name = "b", null, Ct));
+        await Moved(() => Store.CommitAsync(new WriteBatch().Insert(Jobs, new TestJob { Id = "c" }), Ct));
+        await Moved(() => Jobs.DeleteAsync("c", Ct));
+        await Moved(() => Jobs.DeleteManyAsync(x => x.Id == "a", Ct));
+
+        await others.InsertAsync(new TestJob { Id = "x" }, Ct);
+        Assert.Equal(seen[^1], Stamp());
+        using var shared = new LiteDbDocumentStore(LiteDbDocumentStore.InMemory) { IsExclusive = false };
+        Assert.Null(shared.ChangeStamp(Jobs.Name)); // others may write a shared store: nothing can be kept on a stamp
+    }
+
+    [Fact]
     public async Task Ping_fails_once_the_store_is_closed()
     {
         ((IDisposable)Store).Dispose();

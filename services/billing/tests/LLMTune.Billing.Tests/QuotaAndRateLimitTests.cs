@@ -15,6 +15,19 @@ public sealed class QuotaAndRateLimitTests : IAsyncLifetime
     public ValueTask DisposeAsync() => billing.DisposeAsync();
 
     [Fact]
+    public async Task A_plan_change_applies_to_the_next_request()
+    {
+        var (workspaceId, client) = await billing.WorkspaceAsync("plan-change");
+        Assert.Equal("60", (await client.GetAsync("/v1/keys")).One("x-ratelimit-limit-requests"));
+
+        using var admin = billing.Operator();
+        (await admin.PutAsJsonAsync($"/admin/workspaces/{workspaceId}/plan", new { plan = "scale" })).EnsureSuccessStatusCode();
+
+        // Scale has no monthly cap, so the key's minute is the tightest: 6,000.
+        Assert.Equal("6000", (await client.GetAsync("/v1/keys")).One("x-ratelimit-limit-requests"));
+    }
+
+    [Fact]
     public async Task The_1001st_sandbox_request_of_the_month_is_refused_and_the_next_month_starts_afresh()
     {
         var (_, client) = await billing.WorkspaceAsync("sandbox-quota");

@@ -84,6 +84,7 @@ public sealed class InferenceModule : IServiceModule
         services.AddSingleton<DeploymentService>();
         services.AddSingleton<InferenceService>();
         services.AddSingleton<UsageMeter>();
+        services.AddHostedService(sp => sp.GetRequiredService<UsageMeter>());
         services.AddSingleton<InferenceResponder>();
         services.AddSingleton<EmbeddingsResponder>();
         services.AddSingleton<BatchItemRuns>();

@@ -31,12 +31,19 @@ public sealed class TokenReservation : IDocument
 /// never together pass the limit; the reservation is settled to the actual count when the request completes.
 /// Requests that run no inference take no tokens and are not refused by these limits.
 /// </summary>
+/// <remarks>
+/// On a store that is the only writer of its data (<see cref="IDocumentStore.IsExclusive"/>) reservations are kept in
+/// memory beside the in-memory counts they were taken from (<see cref="ExclusiveReservations"/>): they live only while
+/// their request runs and the minute after, and a crash loses them with the last second of those counts. A settlement
+/// that finds none then adds the actual use, as for a batch item. Shared stores keep them as documents.
+/// </remarks>
 public sealed class TokenBudget(Counters counters, IDocumentStore store, TimeProvider time)
 {
     public const string KeyTokensMinute = "key-tokens-minute";
     public const string TokensMinute = "tokens-minute";
 
     private readonly IDocumentCollection<TokenReservation> reservations = store.Collection<TokenReservation>(TokenReservation.Collection);
+    private readonly ExclusiveReservations? inMemory = store.IsExclusive ? ExclusiveReservations.For(store) : null;
 
     public sealed record Refusal(string Message, DateTime ResetAt, IReadOnlyList<LimitState> States);
 
@@ -94,7 +101,15 @@ public sealed class TokenBudget(Counters counters, IDocumentStore store, TimePro
         }
 
         // Even without a tokens limit the reservation is kept: settlement then only counts the actual usage.
-        await reservations.InsertAsync(new TokenReservation { Id = usageId, Tokens = amount, CounterIds = taken, ExpiresAt = end.AddMinutes(1) }, ct);
+        var reservation = new TokenReservation { Id = usageId, Tokens = amount, CounterIds = taken, ExpiresAt = end.AddMinutes(1) };
+        if (inMemory is not null)
+        {
+            inMemory.Add(reservation, now.UtcDateTime);
+        }
+        else
+        {
+            await reservations.InsertAsync(reservation, ct);
+        }
 
         return (states, null);
     }
@@ -106,7 +121,10 @@ public sealed class TokenBudget(Counters counters, IDocumentStore store, TimePro
     /// </summary>
     public async Task SettleAsync(string workspaceId, string keyId, string usageId, long actual, DateTimeOffset completedAt, CancellationToken ct)
     {
-        if (await reservations.FindOneAndUpdateAsync(r => r.Id == usageId && r.Settled == false, r => r.Settled = true, null, ct) is { } reservation)
+        var reservation = inMemory is not null
+            ? inMemory.TrySettle(usageId)
+            : await reservations.FindOneAndUpdateAsync(r => r.Id == usageId && r.Settled == false, r => r.Settled = true, null, ct);
+        if (reservation is not null)
         {
             foreach (var id in reservation.CounterIds)
             {
@@ -117,14 +135,25 @@ public sealed class TokenBudget(Counters counters, IDocumentStore store, TimePro
         }
 
         var end = CounterWindows.MinuteEnd(completedAt);
-        try
+        // Settled already (a redelivery) when it exists; otherwise this marks the count below as done.
+        var marker = new TokenReservation { Id = usageId, Settled = true, ExpiresAt = end.AddMinutes(1) };
+        if (inMemory is not null)
         {
-            // Settled already (a redelivery) when it exists; otherwise this marks the count below as done.
-            await reservations.InsertAsync(new TokenReservation { Id = usageId, Settled = true, ExpiresAt = end.AddMinutes(1) }, ct);
+            if (!inMemory.Add(marker, time.GetUtcNow().UtcDateTime))
+            {
+                return;
+            }
         }
-        catch (DuplicateDocumentException)
+        else
         {
-            return;
+            try
+            {
+                await reservations.InsertAsync(marker, ct);
+            }
+            catch (DuplicateDocumentException)
+            {
+                return;
+            }
         }
 
         if (actual <= 0)
@@ -139,8 +168,12 @@ public sealed class TokenBudget(Counters counters, IDocumentStore store, TimePro
     /// <summary>Gives a reservation back in full: the request ran no inference (it was refused or failed before).</summary>
     public async Task CancelAsync(string usageId)
     {
-        if (await reservations.GetAsync(usageId, CancellationToken.None) is { } reservation
-            && await reservations.DeleteAsync(usageId, CancellationToken.None))
+        var reservation = inMemory is not null
+            ? inMemory.Remove(usageId)
+            : await reservations.GetAsync(usageId, CancellationToken.None) is { } stored && await reservations.DeleteAsync(usageId, CancellationToken.None)
+                ? stored
+                : null;
+        if (reservation is not null)
         {
             foreach (var id in reservation.CounterIds)
             {
@@ -161,4 +194,61 @@ public sealed class TokenBudget(Counters counters, IDocumentStore store, TimePro
 
     private static LimitState State(Window window, long count, DateTime end) =>
         new(window.Name, LimitUnit.Tokens, window.Limit ?? Unlimited, Math.Max(0, (window.Limit ?? Unlimited) - count), end, TimeSpan.FromMinutes(1));
+}
+
+/// <summary>
+/// The token reservations of an exclusive store, in memory (see <see cref="TokenBudget"/>'s remarks); one set per store
+/// object, so hosts sharing a store share it. Entries go once their minute and the one after are over.
+/// </summary>
+internal sealed class ExclusiveReservations
+{
+    private static readonly TimeSpan SweepInterval = TimeSpan.FromSeconds(10);
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<IDocumentStore, ExclusiveReservations> ByStore = [];
+
+    private readonly Dictionary<string, TokenReservation> _byId = new(StringComparer.Ordinal);
+    private DateTime _nextSweep;
+
+    public static ExclusiveReservations For(IDocumentStore store) => ByStore.GetValue(store, _ => new ExclusiveReservations());
+
+    /// <summary>False when the id is taken (a settled marker or a reservation).</summary>
+    public bool Add(TokenReservation reservation, DateTime now)
+    {
+        lock (_byId)
+        {
+            if (now >= _nextSweep)
+            {
+                foreach (var expired in _byId.Values.Where(r => r.ExpiresAt <= now).Select(r => r.Id).ToList())
+                {
+                    _byId.Remove(expired);
+                }
+
+                _nextSweep = now + SweepInterval;
+            }
+
+            return _byId.TryAdd(reservation.Id, reservation);
+        }
+    }
+
+    /// <summary>The reservation, marked settled; null when there is none or it was settled already.</summary>
+    public TokenReservation? TrySettle(string id)
+    {
+        lock (_byId)
+        {
+            if (!_byId.TryGetValue(id, out var reservation) || reservation.Settled)
+            {
+                return null;
+            }
+
+            reservation.Settled = true;
+            return reservation;
+        }
+    }
+
+    public TokenReservation? Remove(string id)
+    {
+        lock (_byId)
+        {
+            return _byId.Remove(id, out var reservation) ? reservation : null;
+        }
+    }
 }

@@ -118,8 +118,8 @@ public sealed class Meter(IDocumentStore store, EventOutbox outbox, Balances acc
     }
 
     /// <summary>
-    /// Inserts the record (the idempotency check) with its debit in one write, then adds it to its day; false when it
-    /// existed. A concurrent change of the balance makes the write retry from a fresh read of the account.
+    /// Inserts the record (the idempotency check) with its debit and its day's totals in one write; false when it
+    /// existed. A concurrent change of the balance or the day makes the write retry from fresh reads.
     /// </summary>
     private async Task<bool> RecordOnceAsync(UsageRecord record, CancellationToken ct)
     {
@@ -131,65 +131,45 @@ public sealed class Meter(IDocumentStore store, EventOutbox outbox, Balances acc
                 await accounts.ChangeAsync(write, record.WorkspaceId, await accounts.GetAsync(record.WorkspaceId, ct), -record.CostMicros, ct);
             }
 
+            await AddToDayAsync(write, record, ct);
             try
             {
                 if (await Balances.TryCommitAsync(write, ct))
                 {
-                    break;
+                    return true;
                 }
             }
             catch (DuplicateDocumentException e) when (e.Collection == UsageRecord.Collection)
             {
                 return false;
             }
-        }
-
-        await AddToDayAsync(record, ct);
-        return true;
-    }
-
-    private async Task AddToDayAsync(UsageRecord record, CancellationToken ct)
-    {
-        var day = record.At.Date;
-        var requests = record.Kind == UsageKind.Inference ? 1 : 0;
-        var id = FormattableString.Invariant($"{record.WorkspaceId}:{day:yyyy-MM-dd}:{record.Model}:{record.KeyId}");
-        while (true)
-        {
-            var added = await daily.FindOneAndUpdateAsync(d => d.Id == id, d =>
-            {
-                d.Requests += requests;
-                d.PromptTokens += record.PromptTokens;
-                d.CompletionTokens += record.CompletionTokens;
-                d.TrainedTokens += record.TrainedTokens;
-                d.CostMicros += record.CostMicros;
-            }, null, ct);
-            if (added is not null)
-            {
-                return;
-            }
-
-            try
-            {
-                await daily.InsertAsync(new DailyUsage
-                {
-                    Id = id,
-                    WorkspaceId = record.WorkspaceId,
-                    Day = DateTime.SpecifyKind(day, DateTimeKind.Utc),
-                    Model = record.Model,
-                    KeyId = record.KeyId,
-                    Requests = requests,
-                    PromptTokens = record.PromptTokens,
-                    CompletionTokens = record.CompletionTokens,
-                    TrainedTokens = record.TrainedTokens,
-                    CostMicros = record.CostMicros,
-                }, ct);
-                return;
-            }
-            catch (DuplicateDocumentException)
+            catch (DuplicateDocumentException e) when (e.Collection == DailyUsage.Collection)
             {
                 // Another event opened the day first: add to it on the next pass.
             }
         }
+    }
+
+    private async Task AddToDayAsync(OutboxWrite write, UsageRecord record, CancellationToken ct)
+    {
+        var day = record.At.Date;
+        var id = FormattableString.Invariant($"{record.WorkspaceId}:{day:yyyy-MM-dd}:{record.Model}:{record.KeyId}");
+        var totals = await daily.GetAsync(id, ct);
+        var opened = totals is null;
+        totals ??= new DailyUsage
+        {
+            Id = id,
+            WorkspaceId = record.WorkspaceId,
+            Day = DateTime.SpecifyKind(day, DateTimeKind.Utc),
+            Model = record.Model,
+            KeyId = record.KeyId,
+        };
+        totals.Requests += record.Kind == UsageKind.Inference ? 1 : 0;
+        totals.PromptTokens += record.PromptTokens;
+        totals.CompletionTokens += record.CompletionTokens;
+        totals.TrainedTokens += record.TrainedTokens;
+        totals.CostMicros += record.CostMicros;
+        _ = opened ? write.Insert(daily, totals) : write.Replace(daily, totals);
     }
 
     public Task<IReadOnlyList<DailyUsage>> DaysAsync(string workspaceId, DateTime from, DateTime toExclusive, CancellationToken ct) =>

@@ -69,7 +69,7 @@ public sealed class EmbeddingsResponder(InferenceService inference, InferenceRes
 
         var latencyMs = (long)System.Diagnostics.Stopwatch.GetElapsedTime(request.StartedAt).TotalMilliseconds;
         AccessLog.RecordInference(http, model.Id, batch.PromptTokens, 0);
-        http.Response.OnCompleted(() => meter.PublishAsync(caller, new InferenceOutcome(model.Id, "", batch.PromptTokens, 0, InferenceOutcome.Stop), latencyMs, false));
+        http.Response.OnCompleted(() => meter.PublishAfterResponse(caller, new InferenceOutcome(model.Id, "", batch.PromptTokens, 0, InferenceOutcome.Stop), latencyMs, false));
         return Results.Json(format.Response(batch, encoding, model.Id, latencyMs), format.Json);
     }
 

@@ -101,7 +101,7 @@ public sealed class InferenceResponder(InferenceService inference, UsageMeter me
         var outcome = await UpstreamPassthrough.RelayAsync(http, relayed, answer!, stream);
         var latencyMs = ElapsedMs(startedAt);
         AccessLog.RecordInference(http, outcome.Model, outcome.PromptTokens, outcome.CompletionTokens);
-        http.Response.OnCompleted(() => meter.PublishAsync(caller, outcome, latencyMs, stream));
+        http.Response.OnCompleted(() => meter.PublishAfterResponse(caller, outcome, latencyMs, stream));
         return null;
     }
 

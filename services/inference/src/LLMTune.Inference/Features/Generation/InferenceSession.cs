@@ -1,7 +1,9 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using LLMTune.Contracts;
 using LLMTune.Platform.Outbox;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace LLMTune.Inference.Features.Generation;
@@ -67,7 +69,7 @@ public sealed class InferenceSession : IAsyncDisposable
         }
 
         // Metering is off the response path: it runs once the response is complete (or the client has gone).
-        _response.OnCompleted(() => _meter.PublishAsync(_caller, outcome, latencyMs, _streamed));
+        _response.OnCompleted(() => _meter.PublishAfterResponse(_caller, outcome, latencyMs, _streamed));
     }
 }
 
@@ -75,8 +77,10 @@ public sealed class InferenceSession : IAsyncDisposable
 /// Records usage for billing in the outbox: before a whole answer is written, after a stream has ended (or the client
 /// has gone). The broker is never on the request's path, and an outage only delays the event.
 /// </summary>
-public sealed class UsageMeter(EventOutbox outbox, TimeProvider time, ILogger<UsageMeter> logger)
+public sealed class UsageMeter(EventOutbox outbox, TimeProvider time, ILogger<UsageMeter> logger) : IHostedService
 {
+    private readonly ConcurrentDictionary<Task, bool> _afterResponses = new();
+
     /// <summary>Starts metering a call; with a <paramref name="response"/>, usage is recorded after it completes.</summary>
     public InferenceSession Begin(InferenceCaller caller, ModelCall call, long startedAt, bool streamed, HttpResponse? response = null) =>
         new(caller, this, call, startedAt, streamed, response);
@@ -93,6 +97,27 @@ public sealed class UsageMeter(EventOutbox outbox, TimeProvider time, ILogger<Us
                 caller.RequestId, outcome.Model, outcome.PromptTokens + outcome.CompletionTokens);
         }
     }
+
+    /// <summary>
+    /// For a response's <c>OnCompleted</c>: records the usage without holding the connection, as Kestrel waits for
+    /// those callbacks before it reads the connection's next request. The answer is out already either way, so a crash
+    /// loses the same as before; a stopping host waits for what is still being written (<see cref="StopAsync"/>).
+    /// </summary>
+    public Task PublishAfterResponse(InferenceCaller caller, InferenceOutcome outcome, long latencyMs, bool streamed)
+    {
+        var publishing = PublishAsync(caller, outcome, latencyMs, streamed);
+        if (!publishing.IsCompleted)
+        {
+            _afterResponses.TryAdd(publishing, true);
+            _ = publishing.ContinueWith(done => _afterResponses.TryRemove(done, out _), TaskScheduler.Default);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.WhenAll(_afterResponses.Keys).WaitAsync(cancellationToken);
 
     /// <summary>Records the usage in the outbox; throws when the store cannot take it.</summary>
     public Task RecordAsync(InferenceCaller caller, InferenceOutcome outcome, long latencyMs, bool streamed)
