@@ -15,8 +15,16 @@ public sealed record BenchOptions(double Seconds = 5, double WarmupSeconds = 2, 
     public static BenchOptions Smoke { get; } = new(Seconds: 1, WarmupSeconds: 1, StreamRounds: 5, Tool: "auto");
 }
 
-/// <summary>One path at one concurrency, with what the LLMTune process allocated per request (null for direct).</summary>
-public sealed record PathResult(string Path, int Concurrency, LoadResult Load, double? AllocatedBytesPerRequest, double? InferenceAllocatedBytesPerRequest);
+/// <summary>
+/// One path at one concurrency, with what the LLMTune process allocated per request (null for direct) and, in
+/// <c>all</c> mode, how long metering (outbox, bus, billing's charge) took after the run to account for every request.
+/// </summary>
+public sealed record PathResult(
+    string Path, int Concurrency, LoadResult Load, double? AllocatedBytesPerRequest, double? InferenceAllocatedBytesPerRequest, double? MeteringCatchUpSeconds = null)
+{
+    /// <summary>Requests per second counted until the last one was charged: what the host sustains, metering included.</summary>
+    public double? MeteredRps => MeteringCatchUpSeconds is { } catchUp ? Load.Requests / (Load.Seconds + catchUp) : null;
+}
 
 /// <summary>Stream first-chunk delay (client received minus the mock's send), in milliseconds.</summary>
 public sealed record StreamResult(string Path, double P50, double P99);
@@ -63,9 +71,10 @@ public static partial class GatewayBench
             {
                 var key = await CreateWorkspaceAsync(all.Address);
                 var url = new Uri(all.Address, "v1/chat/completions");
+                var metering = new MeteringProbe(all.Address, key);
                 foreach (var c in Concurrencies)
                 {
-                    results.Add(await MeasureHostAsync("llmtune all", load, url, key, c, options, all.Address, null));
+                    results.Add(await MeasureHostAsync("llmtune all", load, url, key, c, options, all.Address, null, metering));
                 }
 
                 streams.Add(await StreamAsync("llmtune all", mock, url, key, options.StreamRounds));
@@ -160,15 +169,62 @@ public static partial class GatewayBench
     }
 
     private static async Task<PathResult> MeasureHostAsync(
-        string path, LoadGenerator load, Uri url, string key, int c, BenchOptions options, Uri gateway, Uri? inference)
+        string path, LoadGenerator load, Uri url, string key, int c, BenchOptions options, Uri gateway, Uri? inference, MeteringProbe? metering = null)
     {
-        await load.RunAsync(url, Body, key, c, TimeSpan.FromSeconds(options.WarmupSeconds));
+        var warmUp = await load.RunAsync(url, Body, key, c, TimeSpan.FromSeconds(options.WarmupSeconds));
+        if (metering is not null)
+        {
+            // The warm-up's charges must be in before the measured run starts, or its catch-up would count them too.
+            metering.Sent += warmUp.Requests;
+            await metering.CatchUpAsync();
+        }
+
         var gatewayBefore = await AllocatedBytesAsync(gateway);
         var inferenceBefore = inference is null ? 0 : await AllocatedBytesAsync(inference);
         var result = await load.RunAsync(url, Body, key, c, TimeSpan.FromSeconds(options.Seconds));
+        double? catchUp = null;
+        if (metering is not null)
+        {
+            metering.Sent += result.Requests;
+            catchUp = await metering.CatchUpAsync();
+        }
+
         var gatewayAllocated = await AllocatedBytesAsync(gateway) - gatewayBefore;
         double? inferenceAllocated = inference is null ? null : (await AllocatedBytesAsync(inference) - inferenceBefore) / result.Requests;
-        return new PathResult(path, c, result, gatewayAllocated / result.Requests, inferenceAllocated);
+        return new PathResult(path, c, result, gatewayAllocated / result.Requests, inferenceAllocated, catchUp);
+    }
+
+    /// <summary>
+    /// Reads the workspace's charged requests (<c>GET /v1/usage</c>, billing's roll-ups) until every request sent so far
+    /// is in: requests answered before their usage is written would otherwise look faster than the host can keep up.
+    /// </summary>
+    private sealed class MeteringProbe(Uri host, string key)
+    {
+        public long Sent { get; set; }
+
+        /// <summary>Seconds until billing has charged <see cref="Sent"/> requests.</summary>
+        public async Task<double> CatchUpAsync()
+        {
+            using var http = new HttpClient { BaseAddress = host };
+            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+            var clock = Stopwatch.StartNew();
+            while (true)
+            {
+                using var usage = JsonDocument.Parse(await http.GetStringAsync("/v1/usage"));
+                var charged = usage.RootElement.GetProperty("total").GetProperty("requests").GetInt64();
+                if (charged >= Sent)
+                {
+                    return clock.Elapsed.TotalSeconds;
+                }
+
+                if (clock.Elapsed > TimeSpan.FromMinutes(3))
+                {
+                    throw new InvalidOperationException($"metering did not catch up: {charged} of {Sent} requests charged after 3 minutes");
+                }
+
+                await Task.Delay(50);
+            }
+        }
     }
 
     /// <summary>Bytes the process has allocated since it started (the runtime's own counter, from <c>/metrics</c>).</summary>
@@ -246,8 +302,8 @@ public static partial class GatewayBench
     {
         output.WriteLine($"machine: {report.Machine}; load tool: {report.Tool}; load average now: {LoadAverage()}");
         output.WriteLine();
-        output.WriteLine("| path | c | RPS | p50 ms | p99 ms | added p50 ms | added p99 ms | RPS % of direct | p99 × direct | alloc B/req (gateway / inference) |");
-        output.WriteLine("|---|---|---|---|---|---|---|---|---|---|");
+        output.WriteLine("| path | c | RPS | p50 ms | p99 ms | added p50 ms | added p99 ms | RPS % of direct | p99 × direct | alloc B/req (gateway / inference) | metered RPS (catch-up s) |");
+        output.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|");
         foreach (var r in report.Paths)
         {
             var direct = report.Paths.First(d => d.Path == "direct" && d.Concurrency == r.Concurrency).Load;
@@ -258,7 +314,8 @@ public static partial class GatewayBench
             output.WriteLine(
                 $"| {r.Path} | {r.Concurrency} | {r.Load.Rps:0} | {r.Load.P50:0.000} | {r.Load.P99:0.000} | "
                 + (isDirect ? "| | | |" : $"{r.Load.P50 - direct.P50:0.000} | {r.Load.P99 - direct.P99:0.000} | {100 * r.Load.Rps / direct.Rps:0.0}% | {r.Load.P99 / direct.P99:0.0}× |")
-                + $" {alloc} |");
+                + $" {alloc} |"
+                + (r.MeteredRps is { } metered ? $" {metered:0} ({r.MeteringCatchUpSeconds:0.0}) |" : " |"));
         }
 
         if (report.Paths.FirstOrDefault(p => p.Path == "llmtune all" && p.Concurrency == 1) is { } one

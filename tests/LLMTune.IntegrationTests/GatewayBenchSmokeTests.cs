@@ -16,6 +16,7 @@ public sealed class GatewayBenchSmokeTests
         Assert.All(report.Paths, p => Assert.True(p.Load.Requests > 0 && p.Load.P50 > 0 && p.Load.P99 >= p.Load.P50, $"{p.Path}: {p.Load}"));
         Assert.All(report.Paths.Where(p => p.Path != "direct"), p => Assert.True(p.AllocatedBytesPerRequest > 0, p.Path));
         Assert.All(report.Paths.Where(p => p.Path == "llmtune split"), p => Assert.True(p.InferenceAllocatedBytesPerRequest > 0, p.Path));
+        Assert.All(report.Paths.Where(p => p.Path == "llmtune all"), p => Assert.True(p.MeteredRps > 0, $"{p.Path}: every request charged"));
         Assert.Equal(["direct", "llmtune all", "llmtune split"], report.Streams.Select(s => s.Path));
 
         var printed = new StringWriter();

@@ -1,5 +1,3 @@
-using System.Threading.Channels;
-
 namespace LLMTune.Platform.Storage;
 
 /// <summary>
@@ -14,8 +12,7 @@ public sealed class GroupCommit<T>(IDocumentStore store, IDocumentCollection<T> 
     /// <summary>Writes per transaction at most: big enough to amortise the commit, small enough to keep latency low.</summary>
     public const int MaxGroup = 256;
 
-    private readonly Channel<PendingWrite> _queue = Channel.CreateUnbounded<PendingWrite>(new UnboundedChannelOptions { SingleReader = true });
-    private int _draining;
+    private readonly WriteGroups<PendingWrite> _groups = new(group => CommitAsync(store, collection, group), MaxGroup);
 
     /// <summary>False when the id is taken.</summary>
     public Task<bool> InsertAsync(T doc) => Enqueue(new PendingWrite(true, doc));
@@ -25,49 +22,11 @@ public sealed class GroupCommit<T>(IDocumentStore store, IDocumentCollection<T> 
 
     private Task<bool> Enqueue(PendingWrite write)
     {
-        _queue.Writer.TryWrite(write);
-        if (Interlocked.CompareExchange(ref _draining, 1, 0) == 0)
-        {
-            // The first group commits on the caller's thread: alone, a write then costs no thread-pool hop.
-            _ = DrainAsync();
-        }
-
+        _groups.Add(write);
         return write.Done.Task;
     }
 
-    private async Task DrainAsync()
-    {
-        var group = new List<PendingWrite>(MaxGroup);
-        for (var round = 0; ; round++)
-        {
-            if (round == 1)
-            {
-                await Task.Yield(); // later groups are others' writes: off the first caller's thread
-            }
-
-            group.Clear();
-            while (group.Count < MaxGroup && _queue.Reader.TryRead(out var write))
-            {
-                group.Add(write);
-            }
-
-            if (group.Count == 0)
-            {
-                Volatile.Write(ref _draining, 0);
-                // A write queued after the last read but before the flag dropped would wait forever: take it on.
-                if (_queue.Reader.TryPeek(out _) && Interlocked.CompareExchange(ref _draining, 1, 0) == 0)
-                {
-                    continue;
-                }
-
-                return;
-            }
-
-            await CommitAsync(group);
-        }
-    }
-
-    private async Task CommitAsync(List<PendingWrite> group)
+    private static async Task CommitAsync(IDocumentStore store, IDocumentCollection<T> collection, List<PendingWrite> group)
     {
         if (group.Count > 1)
         {

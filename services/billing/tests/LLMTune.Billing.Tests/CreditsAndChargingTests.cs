@@ -78,6 +78,31 @@ public sealed class CreditsAndChargingTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Charges_that_arrive_together_are_each_counted_once_across_workspaces_days_and_repeats()
+    {
+        var (first, firstClient) = await billing.WorkspaceAsync("growth-together-1", "growth");
+        var (second, _) = await billing.WorkspaceAsync("growth-together-2", "growth");
+        await billing.TopUpAsync(first, 1m, "start");
+        await billing.TopUpAsync(second, 1m, "start");
+
+        // 300 charges at once (more than one group), every fifth one twice, over two workspaces and two keys.
+        var charges = Enumerable.Range(0, 300)
+            .Select(i => Completed(i % 3 == 0 ? second : first, $"req_together_{i}", keyId: i % 2 == 0 ? "key_a" : "key_b", prompt: 1, completion: 2))
+            .ToList();
+        var answers = await Task.WhenAll(charges.Concat(charges.Where((_, i) => i % 5 == 0)).Select(c => Task.Run(() => Meter.ChargeAsync(c, CancellationToken.None))));
+
+        Assert.Equal(300, answers.Count(charged => charged)); // each repeat answered "charged already"
+        var usage = await Usage(firstClient, "key");
+        Assert.Equal(200, usage.GetProperty("total").GetProperty("requests").GetInt64());
+        Assert.Equal(200, usage.GetProperty("total").GetProperty("promptTokens").GetInt64());
+        Assert.Equal(0.8m, (await QuotaAndRateLimitTests.Billing(firstClient)).GetProperty("balanceUsd").GetDecimal());
+        Assert.Equal(1m - 0.1m, await BalanceUsdAsync(second));
+    }
+
+    private async Task<decimal> BalanceUsdAsync(string workspaceId) =>
+        await billing.Host.Services.GetRequiredService<LLMTune.Billing.Features.Accounts.Balances>().BalanceMicrosAsync(workspaceId, CancellationToken.None) / 1_000_000m;
+
+    [Fact]
     public async Task A_redelivered_InferenceCompleted_is_charged_once_and_usage_rolls_up_by_day_model_and_key()
     {
         var (workspaceId, client) = await billing.WorkspaceAsync("growth-usage", "growth");

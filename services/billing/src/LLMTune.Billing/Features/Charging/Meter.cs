@@ -63,10 +63,22 @@ public sealed class DailyUsage : IDocument
 /// Turns finished inference and completed fine-tunes into charges and usage roll-ups, priced by the plan billing's copy
 /// says (<see cref="PlanView"/>). The gateway's admission settles its token reservations from the same events.
 /// </summary>
+/// <remarks>
+/// Inference charges that arrive while one is being written are written together in the next write (one transaction
+/// for many requests: their records, each workspace's debit once, each day's totals once). When a group is refused
+/// (a redelivered charge, or a concurrent change of an account or a day) its charges are written one by one, each
+/// with its own answer, as before.
+/// </remarks>
 public sealed class Meter(IDocumentStore store, EventOutbox outbox, Balances accounts, PlanView plans)
 {
+    /// <summary>Charges per write at most: big enough to amortise the commit, small enough to keep latency low.</summary>
+    public const int MaxGroup = 256;
+
     private readonly IDocumentCollection<UsageRecord> records = store.Collection<UsageRecord>(UsageRecord.Collection);
     private readonly IDocumentCollection<DailyUsage> daily = store.Collection<DailyUsage>(DailyUsage.Collection);
+    private WriteGroups<PendingCharge>? charges;
+
+    private WriteGroups<PendingCharge> Charges => LazyInitializer.EnsureInitialized(ref charges, () => new WriteGroups<PendingCharge>(WriteGroupAsync, MaxGroup));
 
     public async Task EnsureIndexesAsync(CancellationToken ct)
     {
@@ -94,7 +106,9 @@ public sealed class Meter(IDocumentStore store, EventOutbox outbox, Balances acc
             FinishReason = done.FinishReason,
             At = at,
         };
-        return await RecordOnceAsync(record, ct);
+        var charge = new PendingCharge(record);
+        Charges.Add(charge);
+        return await charge.Done.Task.WaitAsync(ct);
     }
 
     /// <summary>Charges a completed fine-tune's trained tokens once per job; false when it was charged already.</summary>
@@ -150,26 +164,96 @@ public sealed class Meter(IDocumentStore store, EventOutbox outbox, Balances acc
         }
     }
 
-    private async Task AddToDayAsync(OutboxWrite write, UsageRecord record, CancellationToken ct)
+    private Task AddToDayAsync(OutboxWrite write, UsageRecord record, CancellationToken ct) => AddToDaysAsync(write, [record], ct);
+
+    /// <summary>Adds the records to their days' totals in <paramref name="write"/>: each day read and written once.</summary>
+    private async Task AddToDaysAsync(OutboxWrite write, IReadOnlyList<UsageRecord> group, CancellationToken ct)
     {
-        var day = record.At.Date;
-        var id = FormattableString.Invariant($"{record.WorkspaceId}:{day:yyyy-MM-dd}:{record.Model}:{record.KeyId}");
-        var totals = await daily.GetAsync(id, ct);
-        var opened = totals is null;
-        totals ??= new DailyUsage
+        foreach (var day in group.GroupBy(DayId))
         {
-            Id = id,
-            WorkspaceId = record.WorkspaceId,
-            Day = DateTime.SpecifyKind(day, DateTimeKind.Utc),
-            Model = record.Model,
-            KeyId = record.KeyId,
-        };
-        totals.Requests += record.Kind == UsageKind.Inference ? 1 : 0;
-        totals.PromptTokens += record.PromptTokens;
-        totals.CompletionTokens += record.CompletionTokens;
-        totals.TrainedTokens += record.TrainedTokens;
-        totals.CostMicros += record.CostMicros;
-        _ = opened ? write.Insert(daily, totals) : write.Replace(daily, totals);
+            var first = day.First();
+            var totals = await daily.GetAsync(day.Key, ct);
+            var opened = totals is null;
+            totals ??= new DailyUsage
+            {
+                Id = day.Key,
+                WorkspaceId = first.WorkspaceId,
+                Day = DateTime.SpecifyKind(first.At.Date, DateTimeKind.Utc),
+                Model = first.Model,
+                KeyId = first.KeyId,
+            };
+            foreach (var record in day)
+            {
+                totals.Requests += record.Kind == UsageKind.Inference ? 1 : 0;
+                totals.PromptTokens += record.PromptTokens;
+                totals.CompletionTokens += record.CompletionTokens;
+                totals.TrainedTokens += record.TrainedTokens;
+                totals.CostMicros += record.CostMicros;
+            }
+
+            _ = opened ? write.Insert(daily, totals) : write.Replace(daily, totals);
+        }
+    }
+
+    private static string DayId(UsageRecord record) =>
+        FormattableString.Invariant($"{record.WorkspaceId}:{record.At.Date:yyyy-MM-dd}:{record.Model}:{record.KeyId}");
+
+    private async Task WriteGroupAsync(List<PendingCharge> group)
+    {
+        // A redelivery can put one request's charge twice in a group: the first is the one written.
+        var distinct = group.DistinctBy(c => c.Record.Id).ToList();
+        if (distinct.Count > 1)
+        {
+            try
+            {
+                var write = outbox.Write();
+                foreach (var charge in distinct)
+                {
+                    write.Insert(records, charge.Record);
+                }
+
+                foreach (var workspace in distinct.Select(c => c.Record).Where(r => r.CostMicros > 0).GroupBy(r => r.WorkspaceId))
+                {
+                    await accounts.ChangeAsync(write, workspace.Key, await accounts.GetAsync(workspace.Key, CancellationToken.None),
+                        -workspace.Sum(r => r.CostMicros), CancellationToken.None);
+                }
+
+                await AddToDaysAsync(write, [.. distinct.Select(c => c.Record)], CancellationToken.None);
+                await write.CommitAsync(CancellationToken.None);
+                foreach (var charge in group)
+                {
+                    charge.Done.TrySetResult(distinct.Contains(charge));
+                }
+
+                return;
+            }
+            catch (Exception e) when (e is DuplicateDocumentException or ConcurrencyConflictException)
+            {
+                // A charge of the group was written before, or an account or a day changed: each on its own below.
+            }
+            catch (Exception e)
+            {
+                group.ForEach(c => c.Done.TrySetException(e));
+                return;
+            }
+        }
+
+        foreach (var charge in group)
+        {
+            try
+            {
+                charge.Done.TrySetResult(await RecordOnceAsync(charge.Record, CancellationToken.None));
+            }
+            catch (Exception e)
+            {
+                charge.Done.TrySetException(e);
+            }
+        }
+    }
+
+    private sealed record PendingCharge(UsageRecord Record)
+    {
+        public TaskCompletionSource<bool> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
     public Task<IReadOnlyList<DailyUsage>> DaysAsync(string workspaceId, DateTime from, DateTime toExclusive, CancellationToken ct) =>
