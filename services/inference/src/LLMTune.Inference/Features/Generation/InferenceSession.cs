@@ -105,7 +105,9 @@ public sealed class UsageMeter(EventOutbox outbox, TimeProvider time, ILogger<Us
     /// </summary>
     public Task PublishAfterResponse(InferenceCaller caller, InferenceOutcome outcome, long latencyMs, bool streamed)
     {
-        var publishing = PublishAsync(caller, outcome, latencyMs, streamed);
+        // On the thread pool: the store write would otherwise run on the connection's thread (a group's first write
+        // commits on its caller's).
+        var publishing = Task.Run(() => PublishAsync(caller, outcome, latencyMs, streamed));
         if (!publishing.IsCompleted)
         {
             _afterResponses.TryAdd(publishing, true);
