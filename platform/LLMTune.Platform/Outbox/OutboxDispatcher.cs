@@ -77,9 +77,9 @@ public sealed class OutboxDispatcher(
 
     /// <summary>Publishes up to <c>Outbox:BatchSize</c> due events; returns how many went out. Throws on the first failure.</summary>
     /// <remarks>
-    /// A round is three store operations whatever its size: read the due events, claim them in one write, mark the
-    /// published ones sent in another. On a store that is the only writer of its data the claim is kept in memory
-    /// (<see cref="ExclusiveClaims"/>): no other process can dispatch from it.
+    /// A round costs the same whatever its size: read the due events, claim them, and write what became of them (sent,
+    /// parked, released) in one write. The claim is one write on a shared store; on a store that is the only writer of
+    /// its data it is kept in memory (<see cref="ExclusiveClaims"/>) and the claimed events are read again.
     /// </remarks>
     public async Task<int> DispatchDueAsync(CancellationToken ct)
     {
@@ -87,7 +87,7 @@ public sealed class OutboxDispatcher(
         var due = await _messages.FindAsync(m => m.DueAt <= now, FindOptions<OutboxMessage>.OrderBy(m => m.DueAt) with { Limit = Options.BatchSize }, ct)
             .ConfigureAwait(false);
         var claimed = await ClaimAsync(due, now, ct).ConfigureAwait(false);
-        var sent = new List<OutboxMessage>(claimed.Count);
+        var handled = new List<OutboxMessage>(claimed.Count);
         try
         {
             foreach (var message in claimed)
@@ -110,20 +110,20 @@ public sealed class OutboxDispatcher(
                 {
                     // Released with the rest of the round: due again once the dispatcher's back-off has passed.
                     message.LastError = $"{e.GetType().Name}: {e.Message}";
-                    var released = claimed.Skip(sent.Count).ToList();
+                    var released = claimed.Skip(handled.Count).ToList();
                     released.ForEach(m => m.DueAt = time.GetUtcNow().UtcDateTime);
-                    sent.AddRange(released);
+                    handled.AddRange(released);
                     throw;
                 }
 
-                sent.Add(message);
+                handled.Add(message);
             }
         }
         finally
         {
             try
             {
-                await SaveAsync(sent, CancellationToken.None).ConfigureAwait(false);
+                await SaveAsync(handled, CancellationToken.None).ConfigureAwait(false);
             }
             finally
             {
