@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
+using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -112,10 +113,19 @@ public static partial class GatewayBench
 
     /// <summary>
     /// For profiling: the mock and an <c>all</c>-mode host with the bench's settings, kept running until the process is
-    /// stopped; prints what wrk, dotnet-counters and dotnet-trace need.
+    /// stopped (Ctrl+C or SIGTERM, which also stop the host); prints what wrk, dotnet-counters and dotnet-trace need.
     /// </summary>
     public static async Task HoldAsync(TextWriter output)
     {
+        using var stopping = new CancellationTokenSource();
+        void Stop(PosixSignalContext signal)
+        {
+            signal.Cancel = true; // returns from the wait below, so the host process is disposed (stopped) on the way out
+            stopping.Cancel();
+        }
+
+        using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+        using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
         await using var mock = await MockUpstream.StartAsync();
         var root = Directory.CreateTempSubdirectory("llmtune-bench-").FullName;
         await using var all = await HostProcess.StartAsync(Dir(root, "all"), HostArgs(mock, "all"));
@@ -124,7 +134,7 @@ public static partial class GatewayBench
         output.WriteLine($"llmtune pid {all.Id} {all.Address}v1/chat/completions");
         output.WriteLine($"key {key}");
         output.WriteLine($"body {Body}");
-        await Task.Delay(Timeout.Infinite);
+        await Task.Delay(Timeout.Infinite, stopping.Token).ContinueWith(_ => { }, TaskScheduler.Default);
     }
 
     private static string Dir(string root, string name) => Directory.CreateDirectory(Path.Combine(root, name)).FullName;
