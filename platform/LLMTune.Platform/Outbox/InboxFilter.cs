@@ -48,9 +48,6 @@ public sealed class InboxFilter<T>(IDocumentStore store, IOptions<OutboxOptions>
     /// <summary>One group commit per store for every consumer's records: under load many share a transaction.</summary>
     private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<IDocumentStore, GroupCommit<InboxRecord>> Writes = [];
 
-    /// <summary>The messages being handled on an exclusive store, per store object (hosts in one process share it).</summary>
-    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<IDocumentStore, HashSet<string>> Held = [];
-
     private GroupCommit<InboxRecord> GroupWrites => Writes.GetValue(store, s => new GroupCommit<InboxRecord>(s, _inbox));
 
     public async Task Send(ConsumeContext<T> context, IPipe<ConsumeContext<T>> next)
@@ -94,18 +91,10 @@ public sealed class InboxFilter<T>(IDocumentStore store, IOptions<OutboxOptions>
 
     private async Task SendOnExclusiveStoreAsync(string id, ConsumeContext<T> context, IPipe<ConsumeContext<T>> next)
     {
-        var held = Held.GetValue(store, _ => new HashSet<string>(StringComparer.Ordinal));
+        var handling = ExclusiveClaims.For(store, InboxRecord.Collection);
         await EnsureIndexedAsync(context.CancellationToken).ConfigureAwait(false);
-        while (true)
+        while (!handling.TryTake(id))
         {
-            lock (held)
-            {
-                if (held.Add(id))
-                {
-                    break;
-                }
-            }
-
             await Task.Delay(WaitStep, context.CancellationToken).ConfigureAwait(false); // another copy is being handled right now
         }
 
@@ -129,10 +118,7 @@ public sealed class InboxFilter<T>(IDocumentStore store, IOptions<OutboxOptions>
         }
         finally
         {
-            lock (held)
-            {
-                held.Remove(id);
-            }
+            handling.Release(id);
         }
     }
 

@@ -79,7 +79,7 @@ public sealed class OutboxDispatcher(
     /// <remarks>
     /// A round costs the same whatever its size: read the due events, claim them, and write what became of them (sent,
     /// parked, released) in one write. The claim is one write on a shared store; on a store that is the only writer of
-    /// its data it is kept in memory (<see cref="ExclusiveClaims"/>) and the claimed events are read again.
+    /// its data it is kept in memory (<see cref="ExclusiveClaims"/>, as the inbox keeps its own) and the claimed events are read again.
     /// </remarks>
     public async Task<int> DispatchDueAsync(CancellationToken ct)
     {
@@ -129,7 +129,7 @@ public sealed class OutboxDispatcher(
             {
                 if (outbox.Store.IsExclusive)
                 {
-                    ExclusiveClaims.For(outbox.Store).Release(claimed);
+                    ExclusiveClaims.For(outbox.Store, OutboxMessage.Collection).Release(claimed.Select(m => m.Id));
                 }
             }
         }
@@ -147,18 +147,23 @@ public sealed class OutboxDispatcher(
 
         if (outbox.Store.IsExclusive)
         {
-            var taken = ExclusiveClaims.For(outbox.Store).Take(due);
+            var claims = ExclusiveClaims.For(outbox.Store, OutboxMessage.Collection);
+            var taken = due.Select(m => m.Id).Where(claims.TryTake).ToList();
             if (taken.Count == 0)
             {
-                return taken;
+                return [];
             }
 
             // Read again now that they are ours: another dispatcher may have published one after our read and before
             // it let go of it (it saves before it releases).
-            var ids = taken.Select(m => m.Id).ToList();
-            var still = await _messages.FindAsync(m => ids.Contains(m.Id) && m.DueAt <= now, FindOptions<OutboxMessage>.OrderBy(m => m.DueAt), ct)
+            var still = await _messages.FindAsync(m => taken.Contains(m.Id) && m.DueAt <= now, FindOptions<OutboxMessage>.OrderBy(m => m.DueAt), ct)
                 .ConfigureAwait(false);
-            ExclusiveClaims.For(outbox.Store).Release(taken.Where(m => !still.Any(s => s.Id == m.Id)));
+            claims.Release(taken.Where(id => !still.Any(m => m.Id == id)));
+            foreach (var message in still)
+            {
+                message.Attempts++; // written with the round's outcome, as a shared store writes it with the claim
+            }
+
             return [.. still];
         }
 
@@ -207,12 +212,6 @@ public sealed class OutboxDispatcher(
         if (handled.Count == 0)
         {
             return;
-        }
-
-        if (outbox.Store.IsExclusive)
-        {
-            // Every attempt counts, as with a shared store's claim.
-            handled.ForEach(m => m.Attempts++);
         }
 
         var batch = new WriteBatch();
@@ -292,35 +291,3 @@ public sealed class OutboxDispatcher(
 }
 
 internal sealed class UnreadableMessageException(string message) : Exception(message);
-
-/// <summary>
-/// The events being published from an exclusive store, in memory: dispatchers sharing the store object (hosts in one
-/// process) take each once, and a crash forgets the claims with the process that held them.
-/// </summary>
-internal sealed class ExclusiveClaims
-{
-    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<IDocumentStore, ExclusiveClaims> ByStore = [];
-
-    private readonly HashSet<string> _held = new(StringComparer.Ordinal);
-
-    public static ExclusiveClaims For(IDocumentStore store) => ByStore.GetValue(store, _ => new ExclusiveClaims());
-
-    public List<OutboxMessage> Take(IEnumerable<OutboxMessage> due)
-    {
-        lock (_held)
-        {
-            return due.Where(m => _held.Add(m.Id)).ToList();
-        }
-    }
-
-    public void Release(IEnumerable<OutboxMessage> messages)
-    {
-        lock (_held)
-        {
-            foreach (var message in messages)
-            {
-                _held.Remove(message.Id);
-            }
-        }
-    }
-}
