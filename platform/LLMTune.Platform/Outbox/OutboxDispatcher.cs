@@ -155,16 +155,32 @@ public sealed class OutboxDispatcher(
             }
 
             // Read again now that they are ours: another dispatcher may have published one after our read and before
-            // it let go of it (it saves before it releases).
-            var still = await _messages.FindAsync(m => taken.Contains(m.Id) && m.DueAt <= now, FindOptions<OutboxMessage>.OrderBy(m => m.DueAt), ct)
-                .ConfigureAwait(false);
-            claims.Release(taken.Where(id => !still.Any(m => m.Id == id)));
-            foreach (var message in still)
+            // it let go of it (it saves before it releases). One lookup by id each: a query "id in [...]" would scan
+            // the whole collection, sent events included, on every round.
+            var still = new List<OutboxMessage>(taken.Count);
+            var read = 0;
+            try
             {
-                message.Attempts++; // written with the round's outcome, as a shared store writes it with the claim
+                for (; read < taken.Count; read++)
+                {
+                    if (await _messages.GetAsync(taken[read], ct).ConfigureAwait(false) is { } message && message.DueAt <= now)
+                    {
+                        message.Attempts++; // written with the round's outcome, as a shared store writes it with the claim
+                        still.Add(message);
+                    }
+                    else
+                    {
+                        claims.Release(taken[read]);
+                    }
+                }
+            }
+            catch
+            {
+                claims.Release(still.Select(m => m.Id).Concat(taken.Skip(read)));
+                throw;
             }
 
-            return [.. still];
+            return still;
         }
 
         foreach (var message in due)
