@@ -116,13 +116,18 @@ public sealed class OutboxSignal
 
     public void Notify()
     {
+        if (_signal.CurrentCount > 0)
+        {
+            return; // already signalled (checked first: a throw per recorded event is costly under load)
+        }
+
         try
         {
             _signal.Release();
         }
         catch (SemaphoreFullException)
         {
-            // Already signalled: one wake-up covers every event recorded meanwhile.
+            // Signalled meanwhile: one wake-up covers every event recorded since.
         }
     }
 
