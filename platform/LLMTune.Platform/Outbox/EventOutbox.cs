@@ -1,6 +1,7 @@
 using System.Text.Json;
 using LLMTune.Platform.Storage;
 using MassTransit;
+using Microsoft.Extensions.Options;
 
 namespace LLMTune.Platform.Outbox;
 
@@ -18,7 +19,7 @@ namespace LLMTune.Platform.Outbox;
 /// await outbox.PublishAsync(new InferenceCompleted(...), ct); // an event with no other state change
 /// </code>
 /// </example>
-public sealed class EventOutbox(IDocumentStore store, OutboxSignal signal, TimeProvider time)
+public sealed class EventOutbox(IDocumentStore store, OutboxSignal signal, TimeProvider time, IOptions<OutboxOptions>? options = null)
 {
     internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.General);
 
@@ -29,6 +30,10 @@ public sealed class EventOutbox(IDocumentStore store, OutboxSignal signal, TimeP
     /// <summary>Events recorded on their own, written together while a commit runs.</summary>
     private readonly GroupCommit<OutboxMessage> _alone = new(store, store.Collection<OutboxMessage>(OutboxMessage.Collection));
 
+    /// <summary>Events nobody waits on, written together per <c>Outbox:GroupWindow</c>.</summary>
+    private readonly GroupCommit<OutboxMessage> _background = new(store, store.Collection<OutboxMessage>(OutboxMessage.Collection),
+        (options?.Value ?? new OutboxOptions()).GroupWindow);
+
     /// <summary>Starts an atomic write: documents and the events that announce them commit together.</summary>
     public OutboxWrite Write() => new(this);
 
@@ -36,11 +41,19 @@ public sealed class EventOutbox(IDocumentStore store, OutboxSignal signal, TimeP
     /// Records one event on its own (its only state is the event, e.g. usage); returns once it is stored. Such events
     /// recorded at the same time (concurrent requests' usage) share one commit.
     /// </summary>
-    public async Task PublishAsync<T>(T message, CancellationToken ct) where T : class
+    public Task PublishAsync<T>(T message, CancellationToken ct) where T : class => PublishAsync(_alone, message, ct);
+
+    /// <summary>
+    /// Records an event whose caller does not wait for it (usage of an answer already sent): written within
+    /// <c>Outbox:GroupWindow</c>, in one commit with every other such event recorded meanwhile.
+    /// </summary>
+    public Task PublishInBackgroundAsync<T>(T message) where T : class => PublishAsync(_background, message, CancellationToken.None);
+
+    private async Task PublishAsync<T>(GroupCommit<OutboxMessage> group, T message, CancellationToken ct) where T : class
     {
         ct.ThrowIfCancellationRequested();
         var record = Record(message);
-        if (!await _alone.InsertAsync(record).ConfigureAwait(false))
+        if (!await group.InsertAsync(record).ConfigureAwait(false))
         {
             throw new DuplicateDocumentException(OutboxMessage.Collection, record.Id);
         }

@@ -30,6 +30,16 @@ public sealed class OutboxOptions
     [Range(typeof(TimeSpan), "00:01:00", "90.00:00:00")]
     public TimeSpan InboxRetention { get; set; } = TimeSpan.FromDays(7);
 
+    /// <summary>
+    /// How long an event nobody waits on (usage recorded after its answer went out) waits to share one transaction
+    /// with others. At low traffic this turns one store transaction and one dispatch round per request into one per
+    /// window, and the consumers get the window's events together. 0 writes each at once. Not applied to writes a
+    /// consumer waits on (inbox records, charges): with a bounded number of messages in flight, a window there would
+    /// cap a consumer's throughput at its concurrency per window.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:00:01")]
+    public TimeSpan GroupWindow { get; set; } = TimeSpan.FromMilliseconds(10);
+
     /// <summary>Events published per round before the dispatcher looks again.</summary>
     [Range(1, 10_000)]
     public int BatchSize { get; set; } = 100;

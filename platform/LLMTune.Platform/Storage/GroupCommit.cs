@@ -5,14 +5,14 @@ namespace LLMTune.Platform.Storage;
 /// together in the next one (one store transaction instead of one per delivery). Each caller still gets its own
 /// answer: when a group fails on a duplicate id or a version conflict, its writes are retried one by one.
 /// For hot paths with many small independent writes (the inbox, webhook deliveries); a write is as durable as before,
-/// it only waits for the commit it shares.
+/// it only waits for the commit it shares (and the <paramref name="window"/>, see <see cref="WriteGroups{T}"/>).
 /// </summary>
-public sealed class GroupCommit<T>(IDocumentStore store, IDocumentCollection<T> collection) where T : class, IDocument
+public sealed class GroupCommit<T>(IDocumentStore store, IDocumentCollection<T> collection, TimeSpan window = default) where T : class, IDocument
 {
     /// <summary>Writes per transaction at most: big enough to amortise the commit, small enough to keep latency low.</summary>
     public const int MaxGroup = 256;
 
-    private readonly WriteGroups<PendingWrite> _groups = new(group => CommitAsync(store, collection, group), MaxGroup);
+    private readonly WriteGroups<PendingWrite> _groups = new(group => CommitAsync(store, collection, group), MaxGroup, window);
 
     /// <summary>False when the id is taken.</summary>
     public Task<bool> InsertAsync(T doc) => Enqueue(new PendingWrite(true, doc));

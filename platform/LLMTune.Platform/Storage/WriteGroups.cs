@@ -7,7 +7,11 @@ namespace LLMTune.Platform.Storage;
 /// (one store transaction for many callers). The first group is written on its caller's thread, so an item queued
 /// alone costs no thread-pool hop; later groups run off it. The writer answers each item itself.
 /// </summary>
-public sealed class WriteGroups<T>(Func<List<T>, Task> writeGroup, int maxGroup)
+/// <remarks>
+/// With a <paramref name="window"/>, the first group waits that long (off the caller's thread) for more items: for
+/// background writes nobody is waiting on, so that light traffic shares transactions too, not only heavy traffic.
+/// </remarks>
+public sealed class WriteGroups<T>(Func<List<T>, Task> writeGroup, int maxGroup, TimeSpan window = default)
 {
     private readonly Channel<T> _queue = Channel.CreateUnbounded<T>(new UnboundedChannelOptions { SingleReader = true });
     private int _draining;
@@ -26,7 +30,11 @@ public sealed class WriteGroups<T>(Func<List<T>, Task> writeGroup, int maxGroup)
         var group = new List<T>(maxGroup);
         for (var round = 0; ; round++)
         {
-            if (round == 1)
+            if (round == 0 && window > TimeSpan.Zero)
+            {
+                await Task.Delay(window).ConfigureAwait(false);
+            }
+            else if (round == 1)
             {
                 await Task.Yield(); // later groups are others' items: off the first caller's thread
             }

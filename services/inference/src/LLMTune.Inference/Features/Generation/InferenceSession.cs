@@ -85,11 +85,14 @@ public sealed class UsageMeter(EventOutbox outbox, TimeProvider time, ILogger<Us
     public InferenceSession Begin(InferenceCaller caller, ModelCall call, long startedAt, bool streamed, HttpResponse? response = null) =>
         new(caller, this, call, startedAt, streamed, response);
 
-    public async Task PublishAsync(InferenceCaller caller, InferenceOutcome outcome, long latencyMs, bool streamed)
+    public Task PublishAsync(InferenceCaller caller, InferenceOutcome outcome, long latencyMs, bool streamed) =>
+        LogFailureAsync(RecordAsync(caller, outcome, latencyMs, streamed), caller, outcome);
+
+    private async Task LogFailureAsync(Task recording, InferenceCaller caller, InferenceOutcome outcome)
     {
         try
         {
-            await RecordAsync(caller, outcome, latencyMs, streamed).ConfigureAwait(false);
+            await recording.ConfigureAwait(false);
         }
         catch (Exception e)
         {
@@ -100,14 +103,16 @@ public sealed class UsageMeter(EventOutbox outbox, TimeProvider time, ILogger<Us
 
     /// <summary>
     /// For a response's <c>OnCompleted</c>: records the usage without holding the connection, as Kestrel waits for
-    /// those callbacks before it reads the connection's next request. The answer is out already either way, so a crash
-    /// loses the same as before; a stopping host waits for what is still being written (<see cref="StopAsync"/>).
+    /// those callbacks before it reads the connection's next request, and in one write with other answers' usage of
+    /// the same <c>Outbox:GroupWindow</c> (at light traffic, one store transaction per request would cost more CPU than
+    /// the request itself). The answer is out already either way, so a crash loses at most that window's usage; a
+    /// stopping host waits for what is still being written (<see cref="StopAsync"/>).
     /// </summary>
     public Task PublishAfterResponse(InferenceCaller caller, InferenceOutcome outcome, long latencyMs, bool streamed)
     {
-        // On the thread pool: the store write would otherwise run on the connection's thread (a group's first write
-        // commits on its caller's).
-        var publishing = Task.Run(() => PublishAsync(caller, outcome, latencyMs, streamed));
+        // On the thread pool: with no window the store write would otherwise run on the connection's thread (a
+        // group's first write commits on its caller's).
+        var publishing = Task.Run(() => LogFailureAsync(outbox.PublishInBackgroundAsync(Usage(caller, outcome, latencyMs, streamed)), caller, outcome));
         if (!publishing.IsCompleted)
         {
             _afterResponses.TryAdd(publishing, true);
@@ -122,9 +127,12 @@ public sealed class UsageMeter(EventOutbox outbox, TimeProvider time, ILogger<Us
     public Task StopAsync(CancellationToken cancellationToken) => Task.WhenAll(_afterResponses.Keys).WaitAsync(cancellationToken);
 
     /// <summary>Records the usage in the outbox; throws when the store cannot take it.</summary>
-    public Task RecordAsync(InferenceCaller caller, InferenceOutcome outcome, long latencyMs, bool streamed)
-    {
-        var usage = new InferenceCompleted(
+    public Task RecordAsync(InferenceCaller caller, InferenceOutcome outcome, long latencyMs, bool streamed) =>
+        // Not the request's token: a client that left must still be metered.
+        outbox.PublishAsync(Usage(caller, outcome, latencyMs, streamed), CancellationToken.None);
+
+    private InferenceCompleted Usage(InferenceCaller caller, InferenceOutcome outcome, long latencyMs, bool streamed) =>
+        new(
             WorkspaceId: caller.WorkspaceId,
             CorrelationId: caller.RequestId,
             Timestamp: time.GetUtcNow(),
@@ -137,7 +145,4 @@ public sealed class UsageMeter(EventOutbox outbox, TimeProvider time, ILogger<Us
             Streamed: streamed,
             UsageId: caller.UsageId,
             BatchId: caller.BatchId);
-        // Not the request's token: a client that left must still be metered.
-        return outbox.PublishAsync(usage, CancellationToken.None);
-    }
 }
