@@ -11,9 +11,17 @@ using LLMTune.Testing;
 namespace LLMTune.Bench.Gateway;
 
 /// <summary>How long and how hard to measure.</summary>
-public sealed record BenchOptions(double Seconds = 5, double WarmupSeconds = 2, int StreamRounds = 200, string Tool = "auto", bool Split = true)
+/// <remarks>
+/// A host's warm-up goes on, <see cref="WarmupSeconds"/> at a time, until its JIT has settled (fewer than
+/// <see cref="JitSettledMethods"/> methods compiled in the last round) or <see cref="MaxWarmupSeconds"/> have passed:
+/// tiered compilation recompiles hot code for tens of seconds after a start, on the same two cores the bench measures.
+/// </remarks>
+public sealed record BenchOptions(
+    double Seconds = 5, double WarmupSeconds = 2, int StreamRounds = 200, string Tool = "auto", bool Split = true, double MaxWarmupSeconds = 60)
 {
-    public static BenchOptions Smoke { get; } = new(Seconds: 1, WarmupSeconds: 1, StreamRounds: 5, Tool: "auto");
+    public const int JitSettledMethods = 50;
+
+    public static BenchOptions Smoke { get; } = new(Seconds: 1, WarmupSeconds: 1, StreamRounds: 5, Tool: "auto", MaxWarmupSeconds: 1);
 }
 
 /// <summary>
@@ -21,7 +29,8 @@ public sealed record BenchOptions(double Seconds = 5, double WarmupSeconds = 2, 
 /// <c>all</c> mode, how long metering (outbox, bus, billing's charge) took after the run to account for every request.
 /// </summary>
 public sealed record PathResult(
-    string Path, int Concurrency, LoadResult Load, double? AllocatedBytesPerRequest, double? InferenceAllocatedBytesPerRequest, double? MeteringCatchUpSeconds = null)
+    string Path, int Concurrency, LoadResult Load, double? AllocatedBytesPerRequest, double? InferenceAllocatedBytesPerRequest,
+    double? MeteringCatchUpSeconds = null, double WarmupSeconds = 0)
 {
     /// <summary>Requests per second counted until the last one was charged: what the host sustains, metering included.</summary>
     public double? MeteredRps => MeteringCatchUpSeconds is { } catchUp ? Load.Requests / (Load.Seconds + catchUp) : null;
@@ -181,13 +190,29 @@ public static partial class GatewayBench
     private static async Task<PathResult> MeasureHostAsync(
         string path, LoadGenerator load, Uri url, string key, int c, BenchOptions options, Uri gateway, Uri? inference, MeteringProbe? metering = null)
     {
-        var warmUp = await load.RunAsync(url, Body, key, c, TimeSpan.FromSeconds(options.WarmupSeconds));
+        var warming = Stopwatch.StartNew();
+        Uri[] hosts = inference is null ? [gateway] : [gateway, inference];
+        var compiled = await JitCompiledMethodsAsync(hosts);
+        while (true)
+        {
+            var warmUp = await load.RunAsync(url, Body, key, c, TimeSpan.FromSeconds(options.WarmupSeconds));
+            metering?.Sent += warmUp.Requests;
+            var now = await JitCompiledMethodsAsync(hosts);
+            var settled = now - compiled < BenchOptions.JitSettledMethods;
+            compiled = now;
+            if (settled || warming.Elapsed.TotalSeconds >= options.MaxWarmupSeconds)
+            {
+                break;
+            }
+        }
+
         if (metering is not null)
         {
             // The warm-up's charges must be in before the measured run starts, or its catch-up would count them too.
-            metering.Sent += warmUp.Requests;
             await metering.CatchUpAsync();
         }
+
+        var warmedUp = warming.Elapsed.TotalSeconds;
 
         var gatewayBefore = await AllocatedBytesAsync(gateway);
         var inferenceBefore = inference is null ? 0 : await AllocatedBytesAsync(inference);
@@ -201,7 +226,7 @@ public static partial class GatewayBench
 
         var gatewayAllocated = await AllocatedBytesAsync(gateway) - gatewayBefore;
         double? inferenceAllocated = inference is null ? null : (await AllocatedBytesAsync(inference) - inferenceBefore) / result.Requests;
-        return new PathResult(path, c, result, gatewayAllocated / result.Requests, inferenceAllocated, catchUp);
+        return new PathResult(path, c, result, gatewayAllocated / result.Requests, inferenceAllocated, catchUp, warmedUp);
     }
 
     /// <summary>
@@ -247,6 +272,25 @@ public static partial class GatewayBench
             ? double.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture)
             : throw new InvalidOperationException("/metrics has no dotnet_gc_heap_total_allocated_bytes");
     }
+
+    /// <summary>Methods the hosts' JIT has compiled (and recompiled, tier by tier) since they started.</summary>
+    private static async Task<double> JitCompiledMethodsAsync(IEnumerable<Uri> hosts)
+    {
+        double total = 0;
+        foreach (var host in hosts)
+        {
+            using var http = new HttpClient { BaseAddress = host };
+            var match = JitCompiledLine().Match(await http.GetStringAsync("/metrics"));
+            total += match.Success
+                ? double.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture)
+                : throw new InvalidOperationException("/metrics has no dotnet_jit_compiled_methods");
+        }
+
+        return total;
+    }
+
+    [GeneratedRegex(@"^dotnet_jit_compiled_methods(?:_total)?(?:\{[^}]*\})? ([0-9.eE+-]+)", RegexOptions.Multiline)]
+    private static partial Regex JitCompiledLine();
 
     [GeneratedRegex(@"^dotnet_gc_heap_total_allocated_bytes(?:_total)?(?:\{[^}]*\})? ([0-9.eE+-]+)", RegexOptions.Multiline)]
     private static partial Regex AllocatedLine();
@@ -312,8 +356,8 @@ public static partial class GatewayBench
     {
         output.WriteLine($"machine: {report.Machine}; load tool: {report.Tool}; load average now: {LoadAverage()}");
         output.WriteLine();
-        output.WriteLine("| path | c | RPS | p50 ms | p99 ms | added p50 ms | added p99 ms | RPS % of direct | p99 × direct | alloc B/req (gateway / inference) | metered RPS (catch-up s) |");
-        output.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|");
+        output.WriteLine("| path | c | RPS | p50 ms | p99 ms | added p50 ms | added p99 ms | RPS % of direct | p99 × direct | alloc B/req (gateway / inference) | metered RPS (catch-up s) | warm-up s |");
+        output.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|---|");
         foreach (var r in report.Paths)
         {
             var direct = report.Paths.First(d => d.Path == "direct" && d.Concurrency == r.Concurrency).Load;
@@ -325,7 +369,8 @@ public static partial class GatewayBench
                 $"| {r.Path} | {r.Concurrency} | {r.Load.Rps:0} | {r.Load.P50:0.000} | {r.Load.P99:0.000} | "
                 + (isDirect ? "| | | |" : $"{r.Load.P50 - direct.P50:0.000} | {r.Load.P99 - direct.P99:0.000} | {100 * r.Load.Rps / direct.Rps:0.0}% | {r.Load.P99 / direct.P99:0.0}× |")
                 + $" {alloc} |"
-                + (r.MeteredRps is { } metered ? $" {metered:0} ({r.MeteringCatchUpSeconds:0.0}) |" : " |"));
+                + (r.MeteredRps is { } metered ? $" {metered:0} ({r.MeteringCatchUpSeconds:0.0}) |" : " |")
+                + (isDirect ? " |" : $" {r.WarmupSeconds:0} |"));
         }
 
         if (report.Paths.FirstOrDefault(p => p.Path == "llmtune all" && p.Concurrency == 1) is { } one

@@ -16,6 +16,7 @@ for (var i = 0; i < args.Length; i++)
     {
         "--seconds" => options with { Seconds = double.Parse(args[++i], CultureInfo.InvariantCulture) },
         "--warmup" => options with { WarmupSeconds = double.Parse(args[++i], CultureInfo.InvariantCulture) },
+        "--max-warmup" => options with { MaxWarmupSeconds = double.Parse(args[++i], CultureInfo.InvariantCulture) },
         "--stream-rounds" => options with { StreamRounds = int.Parse(args[++i], CultureInfo.InvariantCulture) },
         "--tool" => options with { Tool = args[++i] },
         "--no-split" => options with { Split = false },
@@ -24,7 +25,7 @@ for (var i = 0; i < args.Length; i++)
     };
 }
 
-Console.WriteLine($"gateway bench: {options.Seconds:0.#} s per measurement after {options.WarmupSeconds:0.#} s warm-up; load average at start: {GatewayBench.LoadAverage()}");
+Console.WriteLine($"gateway bench: {options.Seconds:0.#} s per measurement after warm-up ({options.WarmupSeconds:0.#} s rounds until the host's JIT settles, at most {options.MaxWarmupSeconds:0.#} s); load average at start: {GatewayBench.LoadAverage()}");
 var report = await GatewayBench.RunAsync(options, Console.Out);
 GatewayBench.Print(report, Console.Out);
 return 0;
