@@ -4,6 +4,7 @@ using LLMTune.Platform.Outbox;
 using MassTransit;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
 namespace LLMTune.Platform.Bus;
@@ -50,6 +51,7 @@ public static class BusSetup
         }
 
         services.AddSingleton<BusInstance>();
+        services.TryAddSingleton<InboxExemptions>();
         services.AddMassTransit(bus =>
         {
             bus.SetKebabCaseEndpointNameFormatter();

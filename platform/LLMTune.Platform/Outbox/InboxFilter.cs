@@ -27,14 +27,16 @@ public sealed class InboxRecord : IDocument
 /// <summary>
 /// Runs every consumer at most once per message id (the outbox gives each event one id for all its deliveries), so
 /// at-least-once delivery has exactly-once effects. A copy that arrives while the first is still being handled waits
-/// for it; a failed attempt forgets the id, so a retry or redelivery runs the consumer again.
+/// for it; a failed attempt forgets the id, so a retry or redelivery runs the consumer again. A consumer that is
+/// <see cref="INaturallyIdempotentConsumer"/> is let through (<see cref="InboxExemptions"/>).
 /// </summary>
 /// <remarks>
 /// On a store that is the only writer of its data (<see cref="IDocumentStore.IsExclusive"/>) the claim is held in
 /// memory (no other process can take the message) and only the handled record is written: one write per message
 /// instead of two, shared with other messages' by the group commit.
 /// </remarks>
-public sealed class InboxFilter<T>(IDocumentStore store, IOptions<OutboxOptions> options, TimeProvider time, ILogger<InboxFilter<T>> logger)
+public sealed class InboxFilter<T>(
+    IDocumentStore store, IOptions<OutboxOptions> options, TimeProvider time, InboxExemptions exemptions, ILogger<InboxFilter<T>> logger)
     : IFilter<ConsumeContext<T>> where T : class
 {
     /// <summary>How long a consumer may work on a message before a second copy assumes it died.</summary>
@@ -52,7 +54,7 @@ public sealed class InboxFilter<T>(IDocumentStore store, IOptions<OutboxOptions>
 
     public async Task Send(ConsumeContext<T> context, IPipe<ConsumeContext<T>> next)
     {
-        if (context.MessageId is not { } messageId)
+        if (context.MessageId is not { } messageId || exemptions.Contains(QueueOf(context)))
         {
             await next.Send(context).ConfigureAwait(false);
             return;
@@ -173,6 +175,5 @@ public sealed class InboxFilter<T>(IDocumentStore store, IOptions<OutboxOptions>
         }
     }
 
-    private static string QueueOf(ConsumeContext context) =>
-        context.ReceiveContext.InputAddress.Segments is { Length: > 0 } segments ? segments[^1].Trim('/') : "bus";
+    private static string QueueOf(ConsumeContext context) => InboxExemptions.QueueName(context.ReceiveContext.InputAddress);
 }

@@ -171,6 +171,11 @@ public abstract class OutboxRedeliveryContractTests : OutboxTestBase
         await Eventually.True(() => Harness.Effects.ByThing.ContainsKey("late"), what: "the queue drained");
         Assert.Equal(31, Harness.Effects.Deliveries.Count); // the inbox let the consumer see each message id once
         Assert.All(Harness.Effects.ByThing.Values, n => Assert.Equal(1, n));
+        // A naturally idempotent consumer is exempt: it saw both copies, and the inbox holds no record of its own.
+        await Eventually.True(() => Harness.Effects.KeyedDeliveries.Count == 61, what: "the keyed consumer saw every copy");
+        var inbox = await Store.Collection<InboxRecord>(InboxRecord.Collection).FindAsync(_ => true, null, Ct);
+        Assert.Equal(31, inbox.Count);
+        Assert.DoesNotContain(inbox, r => r.Id.StartsWith("KeyedThing", StringComparison.Ordinal));
     }
 }
 

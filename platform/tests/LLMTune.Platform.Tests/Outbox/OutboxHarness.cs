@@ -56,6 +56,7 @@ public sealed class OutboxHarness : IAsyncDisposable
         {
             bus.DisableUsageTelemetry();
             bus.AddConsumer<ThingConsumer>();
+            bus.AddConsumer<KeyedThingConsumer, KeyedThingConsumerDefinition>();
             bus.UsingInMemory((context, cfg) =>
             {
                 cfg.UsePublishFilter(typeof(BrokerOutageFilter<>), context);
@@ -82,6 +83,9 @@ public sealed class Effects
 
     public ConcurrentQueue<Guid> Deliveries { get; } = new();
 
+    /// <summary>Message ids <see cref="KeyedThingConsumer"/> saw (it dedupes by thing id itself).</summary>
+    public ConcurrentQueue<Guid> KeyedDeliveries { get; } = new();
+
     /// <summary>Fails the next delivery of this thing once, as a consumer whose store blinked would.</summary>
     public ConcurrentDictionary<string, bool> FailOnce { get; } = new();
 }
@@ -99,6 +103,23 @@ public sealed class ThingConsumer(Effects effects) : IConsumer<ThingHappened>
         await Task.Yield();
         effects.ByThing.AddOrUpdate(context.Message.ThingId, 1, (_, n) => n + 1);
     }
+}
+
+/// <summary>A consumer keyed by the thing id (as billing's charge is by usage id): exempt from the inbox.</summary>
+public sealed class KeyedThingConsumer(Effects effects) : IConsumer<ThingHappened>, INaturallyIdempotentConsumer
+{
+    public Task Consume(ConsumeContext<ThingHappened> context)
+    {
+        effects.KeyedDeliveries.Enqueue(context.MessageId!.Value);
+        return Task.CompletedTask;
+    }
+}
+
+public sealed class KeyedThingConsumerDefinition : ConsumerDefinition<KeyedThingConsumer>
+{
+    protected override void ConfigureConsumer(
+        IReceiveEndpointConfigurator endpoint, IConsumerConfigurator<KeyedThingConsumer> consumer, IRegistrationContext context) =>
+        InboxExemptions.ExemptIfNaturallyIdempotent<KeyedThingConsumer>(endpoint, context);
 }
 
 public sealed class BrokerSwitch

@@ -2,6 +2,7 @@ using System.ComponentModel.DataAnnotations;
 using LLMTune.Billing.Features.Admission;
 using LLMTune.Billing.Features.Charging;
 using LLMTune.Billing.Features.Plans;
+using LLMTune.Platform.Outbox;
 using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -32,11 +33,17 @@ internal static class BillingSetup
             .All(limits => Validator.TryValidateObject(limits, new ValidationContext(limits), null, validateAllProperties: true));
 }
 
-/// <summary>Every billing consumer retries a failing message a few times with backoff (the store briefly away).</summary>
+/// <summary>
+/// Every billing consumer retries a failing message a few times with backoff (the store briefly away); a naturally
+/// idempotent one (the inference charge, keyed by usage id) skips the inbox.
+/// </summary>
 public sealed class BillingConsumerDefinition<T> : ConsumerDefinition<T> where T : class, IConsumer
 {
-    protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpoint, IConsumerConfigurator<T> consumer, IRegistrationContext context) =>
+    protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpoint, IConsumerConfigurator<T> consumer, IRegistrationContext context)
+    {
         endpoint.UseMessageRetry(r => r.Exponential(5, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(200)));
+        InboxExemptions.ExemptIfNaturallyIdempotent<T>(endpoint, context);
+    }
 }
 
 internal sealed class AdmissionIndexes(Counters counters, TokenBudget tokens) : IHostedService
